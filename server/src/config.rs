@@ -180,6 +180,13 @@ pub struct Cli {
     pub db_path: Option<PathBuf>,
 }
 
+impl Cli {
+    /// Parses the process arguments (exits with usage on error, as clap does).
+    pub fn from_env() -> Self {
+        <Self as Parser>::parse()
+    }
+}
+
 impl Config {
     /// Parses YAML text; errors name the problem and, where the parser
     /// knows it, the line and column.

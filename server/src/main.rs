@@ -3,10 +3,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = pulsemq::config::Cli::parse();
+    let cli = pulsemq::config::Cli::from_env();
     match pulsemq::run::main_with(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -126,7 +126,7 @@ impl Engine {
         if n < 2 {
             return;
         }
-        let peer = parts[0].gets("Peer-Address").unwrap_or("").to_owned();
+        let peer = parts[1].gets("Peer-Address").unwrap_or("").to_owned();
         let rid: &[u8] = &parts[0];
         let f = match wire::decode_routed(parts, n) {
             Ok(f) => f,

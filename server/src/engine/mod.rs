@@ -215,7 +215,14 @@ impl Engine {
         if n < 2 {
             return; // a bare routing id cannot be answered
         }
-        let peer = parts[0].gets("Peer-Address").unwrap_or("").to_owned();
+        // The peer address is only needed to throttle and audit AUTH; reading
+        // it for every PUB would cost an allocation on the hot path. libzmq
+        // attaches it to received frames, not to the router's id frame.
+        let peer = if parts[1].get(1) == Some(&(MsgType::Auth as u8)) {
+            parts[1].gets("Peer-Address").unwrap_or("").to_owned()
+        } else {
+            String::new()
+        };
         let rid: &[u8] = &parts[0];
         let f = match wire::decode_routed(parts, n) {
             Ok(f) => f,
