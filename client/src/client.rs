@@ -1,0 +1,438 @@
+//! The async API: [`Client`] and what it returns.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pulsemq_shared::payloads::{NamespaceInfo, PermissionInfo, QueryRequest, PUB_OK};
+use pulsemq_shared::{validate_namespace, validate_topic, Format, MsgType, Pattern};
+use serde::de::DeserializeOwned;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::dispatch::LocalSub;
+use crate::error::{ClientError, Result};
+use crate::io_thread::{self, Command, IoThread, Parts};
+use crate::options::ClientOptions;
+use crate::stats::{AsyncError, ClientStats, SessionInfo, Telemetry};
+use crate::subscription::Subscription;
+use crate::wire::{self, WireFrames};
+
+/// The broker's acknowledgement of a publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishAck {
+    /// Request id the publish carried.
+    pub request_id: u32,
+}
+
+/// The API side of the channel to the I/O thread.
+pub(crate) struct Shared {
+    data_tx: mpsc::Sender<Command>,
+    ctl_tx: mpsc::UnboundedSender<Command>,
+    /// PUSH end of the inproc wake-up pipe (ZeroMQ sockets are not `Sync`).
+    wake: Mutex<zmq::Socket>,
+    pub(crate) tel: Arc<Telemetry>,
+    next_local: AtomicU64,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Wakes the I/O thread unless a wake-up is already on its way.
+    fn wake(&self) {
+        if !self.tel.wake_pending.swap(true, Ordering::SeqCst) {
+            let sock = self.wake.lock().unwrap_or_else(|e| e.into_inner());
+            // EAGAIN means wake-ups are already queued: fine.
+            let _ = sock.send(&[][..], zmq::DONTWAIT);
+        }
+    }
+
+    /// Queues a data command, waiting for room (back-pressure).
+    async fn send(&self, c: Command) -> Result<()> {
+        self.data_tx
+            .send(c)
+            .await
+            .map_err(|_| ClientError::Disconnected)?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Queues a control command (never waits).
+    pub(crate) fn send_ctl(&self, c: Command) -> Result<()> {
+        self.ctl_tx.send(c).map_err(|_| ClientError::Disconnected)?;
+        self.wake();
+        Ok(())
+    }
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    opts: ClientOptions,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: say BYE and stop the I/O thread.
+        let _ = self.shared.send_ctl(Command::Close { reply: None });
+    }
+}
+
+/// An authenticated connection to a PulseMQ broker.
+///
+/// Cheap to clone; clones share one connection (one I/O thread, one
+/// session). Every method may be called concurrently from many tasks:
+/// requests are pipelined and paired with their replies by request id.
+/// Dropping the last clone closes the connection like [`Client::close`],
+/// without waiting.
+///
+/// ```no_run
+/// use pulsemq_client::{Client, ClientOptions, Format};
+///
+/// # async fn demo() -> pulsemq_client::Result<()> {
+/// let opts = ClientOptions::new("127.0.0.1", 5555, 5556, "alice", "token");
+/// let client = Client::connect(opts).await?;
+/// let mut sub = client.subscribe("market_data", "sz000651.kline.>").await?;
+/// client
+///     .publish("market_data", "sz000651.kline.1m", Format::String, r#"{"close":10.55}"#)
+///     .await?;
+/// let msg = sub.next().await.expect("one message");
+/// assert_eq!(msg.topic, "sz000651.kline.1m");
+/// client.close().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("host", &self.inner.opts.host)
+            .field("pub_port", &self.inner.opts.pub_port)
+            .field("sub_port", &self.inner.opts.sub_port)
+            .field("username", &self.inner.opts.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks a publish before it leaves the process.
+fn check_publish(namespace: &str, topic: &str, format: Format, payload: &[u8]) -> Result<()> {
+    validate_namespace(namespace)?;
+    validate_topic(topic)?;
+    format.check_size(payload.len())?;
+    if format == Format::String && std::str::from_utf8(payload).is_err() {
+        return Err(ClientError::InvalidPayload(
+            "STRING payload is not valid UTF-8".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Client {
+    /// Connects to both ports, authenticates (AUTH) and attaches the
+    /// delivery socket (ATTACH). Fails with [`ClientError::AuthFailed`],
+    /// [`ClientError::AttachFailed`], [`ClientError::ConnectionLimit`],
+    /// [`ClientError::Timeout`] (no broker within `connect_timeout`), …
+    pub async fn connect(opts: ClientOptions) -> Result<Client> {
+        let (cmd, dlv, pull, push) = io_thread::open_sockets(&opts)?;
+        let (data_tx, data_rx) = mpsc::channel(opts.command_capacity.max(1));
+        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        let tel = Arc::new(Telemetry::new());
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let parts = Parts {
+            cmd,
+            dlv,
+            wake: pull,
+            data_rx,
+            ctl_rx,
+        };
+        let io = IoThread::new(opts.clone(), parts, tel.clone(), ready_tx);
+        std::thread::Builder::new()
+            .name("pulsemq-client-io".into())
+            .spawn(move || io.run())
+            .map_err(|e| ClientError::Io(format!("cannot start the I/O thread: {e}")))?;
+        let shared = Arc::new(Shared {
+            data_tx,
+            ctl_tx,
+            wake: Mutex::new(push),
+            tel,
+            next_local: AtomicU64::new(1),
+        });
+        let client = Client {
+            inner: Arc::new(Inner { shared, opts }),
+        };
+        // The I/O thread enforces connect_timeout; this is only a backstop.
+        let backstop = client.inner.opts.connect_timeout * 2 + Duration::from_secs(1);
+        match tokio::time::timeout(backstop, ready_rx).await {
+            Ok(Ok(Ok(_info))) => Ok(client),
+            Ok(Ok(Err(e))) => Err(e),
+            Ok(Err(_)) => Err(ClientError::Disconnected),
+            Err(_) => Err(ClientError::Timeout(client.inner.opts.connect_timeout)),
+        }
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
+    /// Sends prepared frames and waits for the ACK body.
+    async fn request(&self, id: u32, frames: WireFrames, publish: bool) -> Result<Vec<u8>> {
+        let (tx, rx) = oneshot::channel();
+        self.shared()
+            .send(Command::Send {
+                id,
+                frames,
+                reply: Some(tx),
+                publish,
+            })
+            .await?;
+        rx.await.map_err(|_| ClientError::Disconnected)?
+    }
+
+    fn next_id(&self) -> u32 {
+        self.shared().tel.ids.next()
+    }
+
+    /// Publishes `payload` to `namespace`/`topic` and waits for the broker's
+    /// PUB_OK. Calls from many tasks are pipelined: each waits only for its
+    /// own ACK.
+    ///
+    /// Names and the format's size limit are checked first
+    /// ([`ClientError::InvalidName`], [`ClientError::TooLarge`]); a STRING
+    /// payload must be UTF-8.
+    pub async fn publish(
+        &self,
+        namespace: &str,
+        topic: &str,
+        format: Format,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<PublishAck> {
+        let payload = payload.into();
+        check_publish(namespace, topic, format, &payload)?;
+        let id = self.next_id();
+        let frames = wire::publish(id, namespace, topic, format, 0, payload);
+        let body = self.request(id, frames, true).await?;
+        wire::expect_status(&body, PUB_OK)?;
+        Ok(PublishAck { request_id: id })
+    }
+
+    /// Publishes without waiting for the broker (NO_ACK): returns the
+    /// request id as soon as the message is queued for sending.
+    ///
+    /// The broker answers a NO_ACK publish only when it fails; such failures
+    /// are collected with this request id and read with
+    /// [`Client::take_async_errors`] (and counted in [`ClientStats::async_errors`]).
+    /// Local checks (names, size) still fail here, synchronously.
+    pub async fn publish_no_ack(
+        &self,
+        namespace: &str,
+        topic: &str,
+        format: Format,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<u32> {
+        let payload = payload.into();
+        check_publish(namespace, topic, format, &payload)?;
+        let id = self.next_id();
+        let frames = wire::publish(
+            id,
+            namespace,
+            topic,
+            format,
+            pulsemq_shared::header::flags::NO_ACK,
+            payload,
+        );
+        self.shared()
+            .send(Command::Send {
+                id,
+                frames,
+                reply: None,
+                publish: true,
+            })
+            .await?;
+        Ok(id)
+    }
+
+    /// Subscribes to the topics of `namespace` matching `pattern` (`*` = one
+    /// level, `>` = one or more trailing levels) and returns them as a
+    /// [`Subscription`] stream, once the broker has confirmed (SUB_OK).
+    pub async fn subscribe(&self, namespace: &str, pattern: &str) -> Result<Subscription> {
+        self.subscribe_inner(namespace, pattern, false).await
+    }
+
+    /// Like [`Client::subscribe`], but the broker first replays the last
+    /// message of every matching topic (its last-value cache); those
+    /// messages have [`Message::snapshot`](crate::Message::snapshot) set. Replayed
+    /// messages go only to subscriptions that asked for a snapshot.
+    pub async fn subscribe_with_snapshot(
+        &self,
+        namespace: &str,
+        pattern: &str,
+    ) -> Result<Subscription> {
+        self.subscribe_inner(namespace, pattern, true).await
+    }
+
+    async fn subscribe_inner(
+        &self,
+        namespace: &str,
+        pattern: &str,
+        snapshot: bool,
+    ) -> Result<Subscription> {
+        validate_namespace(namespace)?;
+        let pattern = Pattern::parse(pattern)?;
+        let shared = self.shared();
+        let (tx, rx) = mpsc::channel(self.inner.opts.subscription_capacity.max(1));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let id = shared.next_local.fetch_add(1, Ordering::Relaxed);
+        let local = LocalSub {
+            id,
+            tx,
+            dropped: dropped.clone(),
+            snapshot,
+        };
+        // Built before sending, so that a cancelled call unsubscribes on drop.
+        let sub = Subscription::new(
+            id,
+            namespace.to_owned(),
+            pattern.to_string(),
+            rx,
+            dropped,
+            shared.clone(),
+        );
+        let (reply, done) = oneshot::channel();
+        shared.send_ctl(Command::Subscribe {
+            namespace: namespace.to_owned(),
+            pattern,
+            snapshot,
+            local,
+            reply,
+        })?;
+        match done.await {
+            Ok(Ok(())) => Ok(sub),
+            Ok(Err(e)) => {
+                sub.forget();
+                Err(e)
+            }
+            Err(_) => {
+                sub.forget();
+                Err(ClientError::Disconnected)
+            }
+        }
+    }
+
+    /// Unsubscribes (same as [`Subscription::unsubscribe`]). UNSUB goes on
+    /// the wire only when no other local subscription uses the same
+    /// (namespace, pattern).
+    pub async fn unsubscribe(&self, subscription: Subscription) -> Result<()> {
+        subscription.unsubscribe().await
+    }
+
+    async fn query<T: DeserializeOwned>(&self, q: QueryRequest) -> Result<T> {
+        let id = self.next_id();
+        let body = self.request(id, wire::query(id, &q), false).await?;
+        wire::parse_query_data(&body)
+    }
+
+    /// Namespaces this user may see, with their topics.
+    pub async fn query_namespaces(&self) -> Result<Vec<NamespaceInfo>> {
+        self.query(QueryRequest::Namespaces).await
+    }
+
+    /// Topics of one namespace, sorted by name.
+    pub async fn query_topics(&self, namespace: &str) -> Result<Vec<String>> {
+        validate_namespace(namespace)?;
+        self.query(QueryRequest::Topics {
+            namespace: namespace.to_owned(),
+        })
+        .await
+    }
+
+    /// This user's type and role per namespace.
+    pub async fn query_permission(&self) -> Result<PermissionInfo> {
+        self.query(QueryRequest::Permission { topic: None }).await
+    }
+
+    /// Sends a PING and returns the round-trip time to the PONG.
+    pub async fn ping(&self) -> Result<Duration> {
+        let id = self.next_id();
+        let start = Instant::now();
+        self.request(id, wire::control(MsgType::Ping, id), false)
+            .await?;
+        Ok(start.elapsed())
+    }
+
+    /// Ends the session: sends BYE, waits briefly for the reply, closes the
+    /// sockets and stops the I/O thread. Requests still waiting fail with
+    /// [`ClientError::Disconnected`]; subscription streams end. Calling it
+    /// again, or on another clone, does nothing.
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .shared()
+            .send_ctl(Command::Close { reply: Some(tx) })
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+    }
+
+    /// Takes the asynchronous errors recorded since the last call (oldest
+    /// first; at most [`ASYNC_ERROR_CAPACITY`](crate::ASYNC_ERROR_CAPACITY) are kept).
+    /// See [`AsyncError`].
+    pub fn take_async_errors(&self) -> Vec<AsyncError> {
+        self.shared().tel.take_errors()
+    }
+
+    /// The client's counters.
+    pub fn stats(&self) -> ClientStats {
+        self.shared().tel.snapshot()
+    }
+
+    /// The current session, `None` while (re)authenticating or after close.
+    pub fn session(&self) -> Option<SessionInfo> {
+        self.shared().tel.session()
+    }
+
+    /// True while a session is established.
+    pub fn is_connected(&self) -> bool {
+        self.session().is_some()
+    }
+
+    /// The options this client was created with.
+    pub fn options(&self) -> &ClientOptions {
+        &self.inner.opts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_checks() {
+        assert!(check_publish("md", "a.b", Format::Bytes, b"x").is_ok());
+        assert!(matches!(
+            check_publish("system", "a", Format::Bytes, b"x"),
+            Err(ClientError::InvalidName(_))
+        ));
+        assert!(matches!(
+            check_publish("md", "a.*", Format::Bytes, b"x"),
+            Err(ClientError::InvalidName(_))
+        ));
+        assert!(matches!(
+            check_publish("md", "a", Format::String, &[0xff]),
+            Err(ClientError::InvalidPayload(_))
+        ));
+        let big = vec![b'a'; Format::String.limit() + 1];
+        assert!(matches!(
+            check_publish("md", "a", Format::String, &big),
+            Err(ClientError::TooLarge { .. })
+        ));
+        let exact = vec![b'a'; Format::String.limit()];
+        assert!(check_publish("md", "a", Format::String, &exact).is_ok());
+    }
+}

@@ -1,0 +1,135 @@
+//! [`Subscription`]: a stream of the messages one pattern matches.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::client::Shared;
+use crate::dispatch::LocalId;
+use crate::error::{ClientError, Result};
+use crate::io_thread::Command;
+use crate::message::Message;
+
+/// The messages matching one (namespace, pattern), as a [`Stream`].
+///
+/// Created by [`Client::subscribe`](crate::Client::subscribe). Several
+/// subscriptions on one client each receive exactly what their own pattern
+/// matches, even when patterns overlap (the broker sends each message once
+/// per client; the client fans it out).
+///
+/// Messages wait in a bounded buffer
+/// ([`ClientOptions::subscription_capacity`](crate::ClientOptions::subscription_capacity)).
+/// When it is full, new messages for this subscription are dropped and
+/// counted in [`Subscription::dropped`]; the client's I/O never waits for a
+/// slow consumer, so heartbeats and other subscriptions are unaffected. The
+/// broker's per-topic sequence numbers ([`Message::seq`]) show the gap.
+///
+/// Dropping a subscription unsubscribes it (in the background);
+/// [`Subscription::unsubscribe`] does the same and waits for the broker.
+/// The stream ends (`None`) when the client is closed.
+pub struct Subscription {
+    id: LocalId,
+    namespace: String,
+    pattern: String,
+    rx: mpsc::Receiver<Message>,
+    dropped: Arc<AtomicU64>,
+    shared: Arc<Shared>,
+    active: bool,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("namespace", &self.namespace)
+            .field("pattern", &self.pattern)
+            .field("dropped", &self.dropped())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    pub(crate) fn new(
+        id: LocalId,
+        namespace: String,
+        pattern: String,
+        rx: mpsc::Receiver<Message>,
+        dropped: Arc<AtomicU64>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Subscription {
+            id,
+            namespace,
+            pattern,
+            rx,
+            dropped,
+            shared,
+            active: true,
+        }
+    }
+
+    /// Marks the subscription as already gone on the I/O side (failed SUB).
+    pub(crate) fn forget(mut self) {
+        self.active = false;
+    }
+
+    /// The next message; `None` once the client is closed.
+    pub async fn next(&mut self) -> Option<Message> {
+        self.rx.recv().await
+    }
+
+    /// A message already buffered, without waiting.
+    pub fn try_next(&mut self) -> Option<Message> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Namespace subscribed in.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The pattern, as normalised by the client (e.g. `sz000651.kline.>`).
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Messages dropped for this subscription because its buffer was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Unsubscribes and waits until the broker confirms (when this was the
+    /// last local subscription of its pattern; otherwise returns at once).
+    /// Messages still buffered are discarded.
+    pub async fn unsubscribe(mut self) -> Result<()> {
+        self.active = false;
+        let (tx, rx) = oneshot::channel();
+        self.shared.send_ctl(Command::Unsubscribe {
+            local: self.id,
+            reply: Some(tx),
+        })?;
+        rx.await.map_err(|_| ClientError::Disconnected)?
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Message;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        self.get_mut().rx.poll_recv(cx)
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if self.active {
+            let _ = self.shared.send_ctl(Command::Unsubscribe {
+                local: self.id,
+                reply: None,
+            });
+        }
+    }
+}
