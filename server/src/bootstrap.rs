@@ -39,10 +39,7 @@ pub struct AdminCredentials {
 /// Where the credentials file goes: the database's directory, or the current
 /// directory for a bare file name or an in-memory database.
 pub fn credentials_path(db_path: &Path) -> PathBuf {
-    let dir = db_path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
+    let dir = db_path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or_else(|| Path::new("."));
     dir.join(CREDENTIALS_FILE)
 }
 
@@ -50,10 +47,7 @@ pub fn credentials_path(db_path: &Path) -> PathBuf {
 /// credentials file and returns what it created; `None` when users exist
 /// (every later start). If the file cannot be written, the account is not
 /// created either, so the next start tries again.
-pub async fn ensure_admin(
-    store: &Store,
-    db_path: &Path,
-) -> crate::Result<Option<AdminCredentials>> {
+pub async fn ensure_admin(store: &Store, db_path: &Path) -> crate::Result<Option<AdminCredentials>> {
     ensure_admin_with_cost(store, db_path, bcrypt::DEFAULT_COST).await
 }
 
@@ -85,10 +79,7 @@ pub async fn ensure_admin_with_cost(
         password_hash: Some(&password_hash),
         token_hash: Some(&token_hash),
     };
-    let created = users::create_first(store, &new, |_| {
-        write_credentials(&path, &password, &token, user_type)
-    })
-    .await?;
+    let created = users::create_first(store, &new, |_| write_credentials(&path, &password, &token, user_type)).await?;
     Ok(created.map(|row| AdminCredentials {
         user_id: row.id,
         username: row.username,
@@ -102,12 +93,7 @@ pub async fn ensure_admin_with_cost(
 /// Writes the credentials file with mode 0600. An existing file (from an
 /// earlier installation) is truncated and its mode tightened before the
 /// secrets go in.
-fn write_credentials(
-    path: &Path,
-    password: &str,
-    token: &str,
-    user_type: UserType,
-) -> crate::Result<()> {
+fn write_credentials(path: &Path, password: &str, token: &str, user_type: UserType) -> crate::Result<()> {
     let context = || format!("cannot write the admin credentials file {}", path.display());
     let mut file = OpenOptions::new()
         .write(true)
@@ -116,15 +102,12 @@ fn write_credentials(
         .mode(0o600)
         .open(path)
         .map_err(|e| crate::Error::io(context(), e))?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| crate::Error::io(context(), e))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| crate::Error::io(context(), e))?;
     let content = format!(
         "username: {ADMIN_USERNAME}\npassword: {password}\ntoken: {token}\nuser_type: {}\n",
         user_type.as_str()
     );
-    file.write_all(content.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| crate::Error::io(context(), e))
+    file.write_all(content.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| crate::Error::io(context(), e))
 }
 
 #[cfg(test)]
@@ -136,9 +119,7 @@ mod tests {
         content
             .lines()
             .map(|l| {
-                let (k, v) = l
-                    .split_once(": ")
-                    .unwrap_or_else(|| panic!("not a key: value line: {l:?}"));
+                let (k, v) = l.split_once(": ").unwrap_or_else(|| panic!("not a key: value line: {l:?}"));
                 (k.to_string(), v.to_string())
             })
             .collect()
@@ -149,10 +130,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("data/pulsemq.db");
         let store = Store::open(&db).await.unwrap();
-        let creds = ensure_admin_with_cost(&store, &db, 4)
-            .await
-            .unwrap()
-            .unwrap();
+        let creds = ensure_admin_with_cost(&store, &db, 4).await.unwrap().unwrap();
 
         assert_eq!(creds.path, dir.path().join("data").join(CREDENTIALS_FILE));
         let mode = std::fs::metadata(&creds.path).unwrap().permissions().mode() & 0o777;
@@ -167,14 +145,8 @@ mod tests {
         assert_eq!(kv["user_type"], "super_admin");
         assert!(creds.password.len() >= 20);
 
-        let stored = users::credentials_by_name(&store, "admin")
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (stored.id, stored.user_type.as_str(), stored.is_active),
-            (creds.user_id, "super_admin", true)
-        );
+        let stored = users::credentials_by_name(&store, "admin").await.unwrap().unwrap();
+        assert_eq!((stored.id, stored.user_type.as_str(), stored.is_active), (creds.user_id, "super_admin", true));
         let mut hash = [0u8; 32];
         hex::decode_to_slice(stored.token_hash.unwrap(), &mut hash).unwrap();
         assert!(tokens::token_matches(&hash, &kv["token"]));
@@ -183,12 +155,7 @@ mod tests {
         // Every later start creates nothing and leaves the file alone.
         assert_eq!(ensure_admin_with_cost(&store, &db, 4).await.unwrap(), None);
         assert_eq!(std::fs::read_to_string(&creds.path).unwrap(), content);
-        assert_eq!(
-            users::count(&store, &users::UserFilter::default())
-                .await
-                .unwrap(),
-            1
-        );
+        assert_eq!(users::count(&store, &users::UserFilter::default()).await.unwrap(), 1);
     }
 
     #[tokio::test]
@@ -200,18 +167,9 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
 
         let store = Store::open(&db).await.unwrap();
-        let creds = ensure_admin_with_cost(&store, &db, 4)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        assert_eq!(
-            parse(&std::fs::read_to_string(&path).unwrap())["token"],
-            creds.token
-        );
+        let creds = ensure_admin_with_cost(&store, &db, 4).await.unwrap().unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(parse(&std::fs::read_to_string(&path).unwrap())["token"], creds.token);
     }
 
     #[tokio::test]
@@ -223,27 +181,13 @@ mod tests {
         let store = Store::open(&db).await.unwrap();
         let err = ensure_admin_with_cost(&store, &db, 4).await.unwrap_err();
         assert!(matches!(err, crate::Error::Io { .. }), "{err}");
-        assert_eq!(
-            users::count(&store, &users::UserFilter::default())
-                .await
-                .unwrap(),
-            0
-        );
+        assert_eq!(users::count(&store, &users::UserFilter::default()).await.unwrap(), 0);
     }
 
     #[test]
     fn credentials_go_next_to_the_database() {
-        assert_eq!(
-            credentials_path(Path::new("/var/lib/pulsemq/p.db")),
-            Path::new("/var/lib/pulsemq/.pulsemq_admin")
-        );
-        assert_eq!(
-            credentials_path(Path::new("p.db")),
-            Path::new("./.pulsemq_admin")
-        );
-        assert_eq!(
-            credentials_path(Path::new(":memory:")),
-            Path::new("./.pulsemq_admin")
-        );
+        assert_eq!(credentials_path(Path::new("/var/lib/pulsemq/p.db")), Path::new("/var/lib/pulsemq/.pulsemq_admin"));
+        assert_eq!(credentials_path(Path::new("p.db")), Path::new("./.pulsemq_admin"));
+        assert_eq!(credentials_path(Path::new(":memory:")), Path::new("./.pulsemq_admin"));
     }
 }

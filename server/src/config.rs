@@ -67,7 +67,13 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { token_hash: "sha256".into(), ping_interval: 30, ping_timeout: 3, jwt_secret: None, jwt_expiry: 86_400 }
+        AuthConfig {
+            token_hash: "sha256".into(),
+            ping_interval: 30,
+            ping_timeout: 3,
+            jwt_secret: None,
+            jwt_expiry: 86_400,
+        }
     }
 }
 
@@ -245,7 +251,10 @@ impl Config {
         for (i, a) in ports.iter().enumerate() {
             for b in &ports[i + 1..] {
                 if *a != 0 && a == b {
-                    return bad("server", &format!("port {a} is configured twice; pub_port, sub_port and admin_port must differ"));
+                    return bad(
+                        "server",
+                        &format!("port {a} is configured twice; pub_port, sub_port and admin_port must differ"),
+                    );
                 }
             }
         }
@@ -266,7 +275,10 @@ impl Config {
         }
         if let Some(s) = &self.auth.jwt_secret {
             if s.len() < 32 {
-                return bad("auth.jwt_secret", "must be at least 32 bytes (or remove it to use a random per-installation secret)");
+                return bad(
+                    "auth.jwt_secret",
+                    "must be at least 32 bytes (or remove it to use a random per-installation secret)",
+                );
             }
         }
         if self.auth.jwt_expiry < 60 {

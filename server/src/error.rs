@@ -9,6 +9,8 @@ pub enum Error {
     Config(String),
     #[error("cannot bind {what} on {endpoint}: {source} (is another broker running? pick another port with {flag})")]
     Bind { what: &'static str, endpoint: String, flag: &'static str, source: zmq::Error },
+    #[error("cannot bind the admin API on {endpoint}: {source} (is another broker running? pick another port with --admin-port)")]
+    AdminBind { endpoint: String, source: std::io::Error },
     #[error("zeromq: {0}")]
     Zmq(#[from] zmq::Error),
     #[error("database: {0}")]

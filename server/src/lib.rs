@@ -10,6 +10,7 @@
 //! - [`perms`]: the immutable permission snapshot the engine checks against;
 //! - [`config`], [`logging`], [`run`]: start-up and shutdown.
 
+pub mod admin;
 pub mod bootstrap;
 pub mod config;
 pub mod control;
@@ -17,6 +18,7 @@ pub mod engine;
 pub mod error;
 pub mod logging;
 pub mod perms;
+pub mod rollup;
 pub mod run;
 pub mod store;
 pub mod tokens;

@@ -1,8 +1,9 @@
 //! Start-up, the running broker, and clean shutdown.
 //!
-//! Order matters: the database is opened and migrated, the first-start admin
-//! is created, the permission snapshot and known topics are loaded, and the
-//! ports are bound — all before the banner is printed, so a banner always
+//! Order matters: the ports are bound first (a taken port fails before any
+//! file is created), then the database is opened and migrated, the
+//! first-start admin is created, the permission snapshot and known topics
+//! are loaded — all before the banner is printed, so a banner always
 //! means "ready", and a taken port or a broken database ends start-up with
 //! one line and a non-zero exit code.
 
@@ -13,6 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
+use crate::admin::{self, AdminServer};
 use crate::bootstrap::{self, AdminCredentials};
 use crate::config::{Cli, Config};
 use crate::control::{Control, EngineHandle, StoreEvent};
@@ -31,11 +33,14 @@ pub struct Broker {
     pub config: Config,
     pub pub_port: u16,
     pub sub_port: u16,
+    /// Port the admin API actually listens on (differs from the config when it was 0).
+    pub admin_port: u16,
     pub store: Store,
     pub engine: EngineHandle,
     pub stats: watch::Receiver<StatsSnapshot>,
     /// Set on the very first start only.
     pub admin_credentials: Option<AdminCredentials>,
+    admin: Option<AdminServer>,
     engine_thread: Option<std::thread::JoinHandle<()>>,
     writer: JoinHandle<()>,
     jobs: Vec<JoinHandle<()>>,
@@ -43,6 +48,11 @@ pub struct Broker {
 
 /// Starts everything; returns once the broker serves.
 pub async fn start(config: Config) -> Result<Broker> {
+    let s = &config.server;
+    // Bound before the ZeroMQ ports so a taken admin port fails start-up
+    // before the engine thread exists.
+    let admin_listener = admin::bind(&s.host, s.admin_port).await?;
+    let sockets = EngineSockets::bind(&s.host, s.pub_port, s.sub_port, config.broker.hwm)?;
     let db_path = config.storage.db_path.clone();
     let store = Store::open(&db_path).await?;
     let admin_credentials = bootstrap::ensure_admin(&store, &db_path).await?;
@@ -54,10 +64,13 @@ pub async fn start(config: Config) -> Result<Broker> {
     store::settings::get_or_create_jwt_secret(&store).await?;
     let snapshot = Arc::new(store::perms::load_snapshot(&store).await?);
     let known_topics = store::topics::list_all_names(&store).await?;
-    info!("permissions loaded: {} users, {} namespaces, {} topics", snapshot.users_by_id.len(), snapshot.namespaces.len(), known_topics.len());
+    info!(
+        "permissions loaded: {} users, {} namespaces, {} topics",
+        snapshot.users_by_id.len(),
+        snapshot.namespaces.len(),
+        known_topics.len()
+    );
 
-    let s = &config.server;
-    let sockets = EngineSockets::bind(&s.host, s.pub_port, s.sub_port, config.broker.hwm)?;
     let (pub_port, sub_port) = (sockets.pub_port, sockets.sub_port);
     let (ctl_tx, ctl_rx) = mpsc::channel();
     let handle = EngineHandle::new(&sockets.ctx, ctl_tx)?;
@@ -77,15 +90,20 @@ pub async fn start(config: Config) -> Result<Broker> {
     let jobs = vec![
         spawn_permission_refresh(store.clone(), handle.clone(), Duration::from_secs(config.limits.cache_refresh_sec)),
         spawn_stats_cleanup(store.clone(), &config),
+        crate::rollup::spawn(store.clone(), handle.clone(), stats_rx.clone()),
     ];
+    let admin = AdminServer::start(admin_listener, store.clone(), handle.clone(), stats_rx.clone(), &config).await?;
+    let admin_port = admin.addr.port();
     Ok(Broker {
         config,
         pub_port,
         sub_port,
+        admin_port,
         store,
         engine: handle,
         stats: stats_rx,
         admin_credentials,
+        admin: Some(admin),
         engine_thread: Some(engine_thread),
         writer,
         jobs,
@@ -153,6 +171,10 @@ impl Broker {
             self.sub_port,
             self.config.storage.db_path.display()
         );
+        b.push_str(&format!(
+            "  Admin    : http://{host}:{}\n  Health   : http://{host}:{}/health\n",
+            self.admin_port, self.admin_port
+        ));
         if let Some(c) = &self.admin_credentials {
             b.push_str(&format!("  Admin credentials written to {} (mode 0600)\n", c.path.display()));
         }
@@ -162,6 +184,9 @@ impl Broker {
 
     /// Stops accepting, stops the engine, flushes the writer, closes the database.
     pub async fn shutdown(mut self) -> Result<()> {
+        if let Some(a) = self.admin.take() {
+            a.stop().await;
+        }
         for j in &self.jobs {
             j.abort();
         }

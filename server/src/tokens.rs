@@ -55,8 +55,7 @@ mod tests {
     use super::*;
 
     fn is_lower_hex(s: &str) -> bool {
-        s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     }
 
     #[test]

@@ -90,7 +90,9 @@ pub enum ProtocolError {
     ReservedNamespace,
     #[error("invalid topic '{0}': 1-3 levels separated by '.', each 1-32 of [A-Za-z0-9_]")]
     Topic(String),
-    #[error("invalid pattern '{0}': 1-3 levels of [A-Za-z0-9_]{{1,32}}, '*' for one level, '>' only as the last level")]
+    #[error(
+        "invalid pattern '{0}': 1-3 levels of [A-Za-z0-9_]{{1,32}}, '*' for one level, '>' only as the last level"
+    )]
     Pattern(String),
     #[error("{format} payload of {size} bytes exceeds the {limit}-byte limit")]
     TooLarge { format: &'static str, size: usize, limit: usize },
@@ -110,9 +112,9 @@ impl ProtocolError {
             | ProtocolError::LengthMismatch { .. }
             | ProtocolError::ExtLength(_) => ErrorCode::Malformed,
             ProtocolError::UnknownType(_) => ErrorCode::UnknownType,
-            ProtocolError::UnknownFormat(_)
-            | ProtocolError::TooLarge { .. }
-            | ProtocolError::Compression(_) => ErrorCode::PayloadInvalid,
+            ProtocolError::UnknownFormat(_) | ProtocolError::TooLarge { .. } | ProtocolError::Compression(_) => {
+                ErrorCode::PayloadInvalid
+            }
             ProtocolError::NotUtf8 { .. }
             | ProtocolError::Namespace(_)
             | ProtocolError::ReservedNamespace

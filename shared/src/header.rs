@@ -260,10 +260,7 @@ impl Header {
 /// Milliseconds since the Unix epoch (0 if the clock is before 1970).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Milliseconds since the Unix epoch. In the browser there is no

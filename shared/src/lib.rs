@@ -10,6 +10,7 @@
 //! decoded by the same code; only the reply shapes differ, and that is the
 //! broker's business.
 
+pub mod dto;
 pub mod error;
 pub mod frames;
 pub mod header;

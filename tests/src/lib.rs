@@ -92,7 +92,12 @@ impl AdminFile {
                 .trim()
                 .to_owned()
         };
-        AdminFile { username: get("username"), password: get("password"), token: get("token"), user_type: get("user_type") }
+        AdminFile {
+            username: get("username"),
+            password: get("password"),
+            token: get("token"),
+            user_type: get("user_type"),
+        }
     }
 }
 
@@ -203,8 +208,7 @@ impl BinaryBroker {
         if self.child.is_some() {
             self.signal_and_wait("TERM");
         }
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        dir
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 }
 
@@ -340,12 +344,36 @@ pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
 }
 
 /// Convenience: build the six frames of a request.
-pub fn request(t: MsgType, format: Format, flags: u8, request_id: u32, ns: &str, topic: &str, payload: &[u8]) -> Vec<Vec<u8>> {
+pub fn request(
+    t: MsgType,
+    format: Format,
+    flags: u8,
+    request_id: u32,
+    ns: &str,
+    topic: &str,
+    payload: &[u8],
+) -> Vec<Vec<u8>> {
     let h = Header::new(t, format, flags, payload.len() as u32, request_id);
     Frames::new(h, ns, topic, "", payload.to_vec()).into_parts().to_vec()
 }
 
 /// Parses a reply's JSON body.
 pub fn body(frames: &[Vec<u8>]) -> Value {
-    serde_json::from_slice(&frames[4]).unwrap_or_else(|e| panic!("reply body is not JSON ({e}): {:?}", String::from_utf8_lossy(&frames[4])))
+    serde_json::from_slice(&frames[4])
+        .unwrap_or_else(|e| panic!("reply body is not JSON ({e}): {:?}", String::from_utf8_lossy(&frames[4])))
+}
+
+/// A TCP port free right now on 127.0.0.1 (for tests that restart a broker
+/// on the same ports).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Rust SDK options for a user of a broker listening on these ports, with
+/// timeouts short enough for tests.
+pub fn client_options(pub_port: u16, sub_port: u16, username: &str, token: &str) -> pulsemq_client::ClientOptions {
+    pulsemq_client::ClientOptions::new("127.0.0.1", pub_port, sub_port, username, token)
+        .request_timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(10))
 }

@@ -145,7 +145,10 @@ fn subscriber_without_sub_role_gets_nothing() {
     }
     assert!(peer.drain_deliveries(QUIET).is_empty());
     let _ = ns;
-    assert!(b.stats().totals.perm_denied >= 1 || eventually(Duration::from_secs(2), || (b.stats().totals.perm_denied >= 1).then_some(())).is_some());
+    assert!(
+        b.stats().totals.perm_denied >= 1
+            || eventually(Duration::from_secs(2), || (b.stats().totals.perm_denied >= 1).then_some(())).is_some()
+    );
 }
 
 /// Revoking a role removes that namespace's subscriptions at once; the

@@ -66,9 +66,16 @@ impl Engine {
     /// Ends matching sessions, telling each client with an ERROR 2 so it
     /// does not wait for a reply that will never come. Returns the count.
     fn end_sessions_where(&mut self, pred: impl Fn(&super::session::Session) -> bool, why: &str) -> usize {
-        let keys: Vec<_> = self.sessions.iter().filter(|s| pred(s)).map(|s| (s.key, s.cmd_rid.clone(), s.protocol)).collect();
+        let keys: Vec<_> =
+            self.sessions.iter().filter(|s| pred(s)).map(|s| (s.key, s.cmd_rid.clone(), s.protocol)).collect();
         for (key, rid, version) in &keys {
-            self.reply_error_raw(rid, *version, 0, pulsemq_shared::ErrorCode::NotAuthenticated, &format!("session ended: {why}"));
+            self.reply_error_raw(
+                rid,
+                *version,
+                0,
+                pulsemq_shared::ErrorCode::NotAuthenticated,
+                &format!("session ended: {why}"),
+            );
             self.end_session(*key, why);
         }
         keys.len()

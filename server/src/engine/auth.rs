@@ -54,12 +54,20 @@ impl Engine {
         let peer = req.peer;
         if let Some(wait) = self.throttle.blocked(peer) {
             self.totals.auth_throttled += 1;
-            self.reply_error(req, ErrorCode::RateLimited, &format!("too many failed authentications from {peer}: retry in {wait} s"));
+            self.reply_error(
+                req,
+                ErrorCode::RateLimited,
+                &format!("too many failed authentications from {peer}: retry in {wait} s"),
+            );
             return;
         }
         let Ok(ask) = serde_json::from_slice::<AuthRequest>(req.frames.payload) else {
             self.auth_failed(req, "", "malformed AUTH payload");
-            self.reply_error(req, ErrorCode::AuthFailed, "malformed AUTH payload: expected {\"username\": ..., \"token\": ...}");
+            self.reply_error(
+                req,
+                ErrorCode::AuthFailed,
+                "malformed AUTH payload: expected {\"username\": ..., \"token\": ...}",
+            );
             return;
         };
         let user = match self.perms.users_by_name.get(&ask.username) {
@@ -70,7 +78,11 @@ impl Engine {
         };
         if user.user_type == UserType::AdminOnly {
             self.auth_failed(req, &ask.username, "admin_only user");
-            self.reply_error(req, ErrorCode::AuthFailed, "admin_only users may use the admin API but not open MQ sessions");
+            self.reply_error(
+                req,
+                ErrorCode::AuthFailed,
+                "admin_only users may use the admin API but not open MQ sessions",
+            );
             return;
         }
         // A second AUTH on the same routing id replaces the session
@@ -163,7 +175,10 @@ impl Engine {
             return fail(self, "malformed ATTACH payload: expected {\"session\": ..., \"token\": ...}");
         };
         let Some(key) = self.sessions.key_by_id(&ask.session) else {
-            return fail(self, "unknown session: AUTH on the command port first, then ATTACH with the session it returned");
+            return fail(
+                self,
+                "unknown session: AUTH on the command port first, then ATTACH with the session it returned",
+            );
         };
         let ok = self
             .sessions

@@ -260,7 +260,14 @@ impl Engine {
         }
     }
 
+    /// PONG, or — for a protocol-5 peer without a session — ERROR 2, so a
+    /// client whose session expired learns it from its next heartbeat
+    /// instead of from a failed publish. Protocol 4 keeps the original
+    /// behaviour (PONG for anyone).
     fn on_ping(&mut self, req: &Request) {
+        if self.sessions.key_by_cmd(req.rid).is_none() && req.frames.header.version != LEGACY_VERSION {
+            return self.reply_error(req, ErrorCode::NotAuthenticated, "no session: AUTH again");
+        }
         self.touch(req.rid);
         let h = wire::reply_header(req.frames.header.version, MsgType::Pong, req.frames.header.request_id, 0);
         wire::send_reply(&self.sockets.cmd, req.rid, &h, b"");
@@ -300,7 +307,12 @@ impl Engine {
             self.scratch.extend_from_slice(e.as_bytes());
         }
         self.scratch.push(b'}');
-        let h = wire::reply_header(req.frames.header.version, MsgType::Ack, req.frames.header.request_id, self.scratch.len());
+        let h = wire::reply_header(
+            req.frames.header.version,
+            MsgType::Ack,
+            req.frames.header.request_id,
+            self.scratch.len(),
+        );
         wire::send_reply(&self.sockets.cmd, req.rid, &h, &self.scratch);
     }
 
@@ -313,7 +325,15 @@ impl Engine {
     }
 
     /// Sends an ERROR on the command port or (`delivery = true`) the delivery port.
-    fn send_error_on(&mut self, delivery: bool, rid: &[u8], version: u8, request_id: u32, code: ErrorCode, message: &str) {
+    fn send_error_on(
+        &mut self,
+        delivery: bool,
+        rid: &[u8],
+        version: u8,
+        request_id: u32,
+        code: ErrorCode,
+        message: &str,
+    ) {
         self.totals.errors_sent += 1;
         let body = serde_json::to_vec(&ErrorBody::new(code, message)).unwrap_or_default();
         let h = wire::reply_header(version, MsgType::Error, request_id, body.len());
@@ -337,7 +357,11 @@ impl Engine {
             .sessions
             .iter()
             .filter(|s| {
-                let limit = if s.protocol == LEGACY_VERSION { self.cfg.legacy_session_timeout } else { self.cfg.session_timeout };
+                let limit = if s.protocol == LEGACY_VERSION {
+                    self.cfg.legacy_session_timeout
+                } else {
+                    self.cfg.session_timeout
+                };
                 now.duration_since(s.last_seen) > limit
             })
             .map(|s| s.key)

@@ -101,7 +101,8 @@ impl Engine {
         self.latency.record(started.elapsed().as_micros() as u64);
 
         if !h.has_flag(flags::NO_ACK) {
-            let extra = if h.version == pulsemq_shared::header::LEGACY_VERSION { None } else { Some(format!("\"seq\":{seq}")) };
+            let extra =
+                if h.version == pulsemq_shared::header::LEGACY_VERSION { None } else { Some(format!("\"seq\":{seq}")) };
             self.reply_ack(req, PUB_OK, extra.as_deref());
         }
     }

@@ -26,7 +26,8 @@ impl Engine {
         };
         let data = match body.get("type").and_then(Value::as_str) {
             Some("namespaces") => {
-                let names: BTreeSet<&String> = self.perms.namespaces.keys().chain(self.topics.namespaces.keys()).collect();
+                let names: BTreeSet<&String> =
+                    self.perms.namespaces.keys().chain(self.topics.namespaces.keys()).collect();
                 let list: Vec<NamespaceInfo> = names
                     .into_iter()
                     .filter(|ns| user.may(ns, Role::Sub))

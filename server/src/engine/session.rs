@@ -100,7 +100,14 @@ impl SessionTable {
         self.per_user.get(&user_id).copied().unwrap_or(0)
     }
 
-    pub fn create(&mut self, id: String, user: Arc<UserEntry>, cmd_rid: &[u8], protocol: u8, peer: String) -> SessionKey {
+    pub fn create(
+        &mut self,
+        id: String,
+        user: Arc<UserEntry>,
+        cmd_rid: &[u8],
+        protocol: u8,
+        peer: String,
+    ) -> SessionKey {
         self.next_key += 1;
         let key = self.next_key;
         *self.per_user.entry(user.id).or_default() += 1;

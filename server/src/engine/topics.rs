@@ -67,7 +67,8 @@ impl TopicRegistry {
     }
 
     pub fn topics_of(&self, namespace: &str) -> Vec<String> {
-        let mut v: Vec<String> = self.namespaces.get(namespace).map(|t| t.keys().cloned().collect()).unwrap_or_default();
+        let mut v: Vec<String> =
+            self.namespaces.get(namespace).map(|t| t.keys().cloned().collect()).unwrap_or_default();
         v.sort();
         v
     }

@@ -106,7 +106,11 @@ pub struct DecodeFailure {
 pub fn decode_routed(parts: &[zmq::Message], n: usize) -> Result<pulsemq_shared::FrameRefs<'_>, DecodeFailure> {
     use pulsemq_shared::{ProtocolError, FRAME_COUNT};
     let header: &[u8] = parts.get(1).map(|m| &m[..]).unwrap_or(&[]);
-    let fail = |error| DecodeFailure { version: Header::peek_version(header), request_id: Header::peek_request_id(header), error };
+    let fail = |error| DecodeFailure {
+        version: Header::peek_version(header),
+        request_id: Header::peek_request_id(header),
+        error,
+    };
     if n != FRAME_COUNT + 1 {
         return Err(fail(ProtocolError::FrameCount { expected: FRAME_COUNT, got: n.saturating_sub(1) }));
     }

@@ -104,11 +104,7 @@ pub async fn query(store: &Store, f: &AuditFilter) -> crate::Result<Vec<AuditRow
         audit_where!(),
         "ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8"
     ));
-    Ok(bind_filter(q, f)
-        .bind(f.limit.unwrap_or(i64::MAX))
-        .bind(f.offset)
-        .fetch_all(store.pool())
-        .await?)
+    Ok(bind_filter(q, f).bind(f.limit.unwrap_or(i64::MAX)).bind(f.offset).fetch_all(store.pool()).await?)
 }
 
 /// How many entries match `f` (its page is ignored), for pagination totals.
@@ -123,12 +119,7 @@ mod tests {
     use super::*;
     use crate::store::timestamp::now_unix;
 
-    fn entry<'a>(
-        op: &'a str,
-        operator: &'a str,
-        target: &'a str,
-        ns: Option<&'a str>,
-    ) -> NewAudit<'a> {
+    fn entry<'a>(op: &'a str, operator: &'a str, target: &'a str, ns: Option<&'a str>) -> NewAudit<'a> {
         NewAudit {
             op_type: op,
             target_type: "namespace_permission",
@@ -157,20 +148,11 @@ mod tests {
         let r = &rows[0];
         assert_eq!(r.id, id);
         assert_eq!(
-            (
-                r.op_type.as_str(),
-                r.target_type.as_str(),
-                r.operator.as_str(),
-                r.target.as_str()
-            ),
+            (r.op_type.as_str(), r.target_type.as_str(), r.operator.as_str(), r.target.as_str()),
             ("change_role", "namespace_permission", "admin", "alice")
         );
         assert_eq!(
-            (
-                r.namespace.as_deref(),
-                r.old_value.as_deref(),
-                r.new_value.as_deref()
-            ),
+            (r.namespace.as_deref(), r.old_value.as_deref(), r.new_value.as_deref()),
             (Some("market"), Some("sub"), Some("pub"))
         );
     }
@@ -178,59 +160,26 @@ mod tests {
     #[tokio::test]
     async fn filters_pages_and_newest_first() {
         let store = Store::open_memory().await.unwrap();
-        insert(&store, &entry("grant", "admin", "1", Some("a")))
-            .await
-            .unwrap();
-        insert(&store, &entry("grant", "root", "2", Some("b")))
-            .await
-            .unwrap();
-        insert(&store, &entry("reset_token", "admin", "1", None))
-            .await
-            .unwrap();
-        insert(&store, &entry("grant", "admin", "3", Some("a")))
-            .await
-            .unwrap();
+        insert(&store, &entry("grant", "admin", "1", Some("a"))).await.unwrap();
+        insert(&store, &entry("grant", "root", "2", Some("b"))).await.unwrap();
+        insert(&store, &entry("reset_token", "admin", "1", None)).await.unwrap();
+        insert(&store, &entry("grant", "admin", "3", Some("a"))).await.unwrap();
 
         let targets = |rows: Vec<AuditRow>| rows.into_iter().map(|r| r.target).collect::<Vec<_>>();
         let all = AuditFilter::default();
-        assert_eq!(
-            targets(query(&store, &all).await.unwrap()),
-            ["3", "1", "2", "1"]
-        );
+        assert_eq!(targets(query(&store, &all).await.unwrap()), ["3", "1", "2", "1"]);
         assert_eq!(count(&store, &all).await.unwrap(), 4);
 
-        let grants = AuditFilter {
-            op_type: Some("grant".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            targets(query(&store, &grants).await.unwrap()),
-            ["3", "2", "1"]
-        );
-        let admin_grants = AuditFilter {
-            operator: Some("admin".into()),
-            ..grants.clone()
-        };
-        assert_eq!(
-            targets(query(&store, &admin_grants).await.unwrap()),
-            ["3", "1"]
-        );
-        let target1 = AuditFilter {
-            target: Some("1".into()),
-            ..Default::default()
-        };
+        let grants = AuditFilter { op_type: Some("grant".into()), ..Default::default() };
+        assert_eq!(targets(query(&store, &grants).await.unwrap()), ["3", "2", "1"]);
+        let admin_grants = AuditFilter { operator: Some("admin".into()), ..grants.clone() };
+        assert_eq!(targets(query(&store, &admin_grants).await.unwrap()), ["3", "1"]);
+        let target1 = AuditFilter { target: Some("1".into()), ..Default::default() };
         assert_eq!(count(&store, &target1).await.unwrap(), 2);
-        let ns_b = AuditFilter {
-            namespace: Some("b".into()),
-            ..Default::default()
-        };
+        let ns_b = AuditFilter { namespace: Some("b".into()), ..Default::default() };
         assert_eq!(targets(query(&store, &ns_b).await.unwrap()), ["2"]);
 
-        let page = AuditFilter {
-            limit: Some(2),
-            offset: 1,
-            ..Default::default()
-        };
+        let page = AuditFilter { limit: Some(2), offset: 1, ..Default::default() };
         assert_eq!(targets(query(&store, &page).await.unwrap()), ["1", "2"]);
         assert_eq!(count(&store, &page).await.unwrap(), 4);
     }
@@ -247,21 +196,11 @@ mod tests {
 
         let ops = |rows: Vec<AuditRow>| rows.into_iter().map(|r| r.op_type).collect::<Vec<_>>();
         let now = now_unix();
-        let recent = AuditFilter {
-            since: Some(now - 3600),
-            ..Default::default()
-        };
+        let recent = AuditFilter { since: Some(now - 3600), ..Default::default() };
         assert_eq!(ops(query(&store, &recent).await.unwrap()), ["new"]);
-        let before = AuditFilter {
-            until: Some(now - 3600),
-            ..Default::default()
-        };
+        let before = AuditFilter { until: Some(now - 3600), ..Default::default() };
         assert_eq!(ops(query(&store, &before).await.unwrap()), ["old"]);
-        let window = AuditFilter {
-            since: Some(1_000_000_000),
-            until: Some(1_000_000_001),
-            ..Default::default()
-        };
+        let window = AuditFilter { since: Some(1_000_000_000), until: Some(1_000_000_001), ..Default::default() };
         assert_eq!(ops(query(&store, &window).await.unwrap()), ["old"]);
         assert_eq!(count(&store, &window).await.unwrap(), 1);
     }

@@ -20,9 +20,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub mod audit;
 pub mod namespaces;
@@ -73,12 +71,8 @@ impl Store {
     /// file and brings its schema up to date.
     pub async fn open(db_path: &Path) -> crate::Result<Store> {
         if let Some(dir) = db_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                crate::Error::io(
-                    format!("cannot create database directory {}", dir.display()),
-                    e,
-                )
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| crate::Error::io(format!("cannot create database directory {}", dir.display()), e))?;
         }
         let options = SqliteConnectOptions::new()
             .filename(db_path)
@@ -89,10 +83,7 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .connect_with(options)
-            .await?;
+        let pool = SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS).connect_with(options).await?;
         Self::migrated(pool).await
     }
 
@@ -152,46 +143,30 @@ mod tests {
         let store = Store::open(&path).await.unwrap();
         assert!(path.exists());
 
-        let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap();
         assert_eq!(mode.to_lowercase(), "wal");
-        let (fk,): (i64,) = sqlx::query_as("PRAGMA foreign_keys")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        let (fk,): (i64,) = sqlx::query_as("PRAGMA foreign_keys").fetch_one(store.pool()).await.unwrap();
         assert_eq!(fk, 1);
-        let (busy,): (i64,) = sqlx::query_as("PRAGMA busy_timeout")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        let (busy,): (i64,) = sqlx::query_as("PRAGMA busy_timeout").fetch_one(store.pool()).await.unwrap();
         assert_eq!(busy, 5000);
         store.close().await;
 
         // Re-opening an existing database runs no migration twice.
         let again = Store::open(&path).await.unwrap();
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations")
-            .fetch_one(again.pool())
-            .await
-            .unwrap();
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(again.pool()).await.unwrap();
         assert_eq!(n, 1);
     }
 
     #[tokio::test]
     async fn open_memory_shares_one_database_and_enforces_foreign_keys() {
         let store = Store::open_memory().await.unwrap();
-        let (fk,): (i64,) = sqlx::query_as("PRAGMA foreign_keys")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        let (fk,): (i64,) = sqlx::query_as("PRAGMA foreign_keys").fetch_one(store.pool()).await.unwrap();
         assert_eq!(fk, 1);
-        let err = sqlx::query(
-            "INSERT INTO topics (namespace_id, name, created_by) VALUES (999, 't', 'x')",
-        )
-        .execute(store.pool())
-        .await
-        .unwrap_err();
+        let err = sqlx::query("INSERT INTO topics (namespace_id, name, created_by) VALUES (999, 't', 'x')")
+            .execute(store.pool())
+            .await
+            .unwrap_err();
         assert!(is_foreign_key_violation(&err));
     }
 

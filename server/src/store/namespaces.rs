@@ -35,10 +35,8 @@ async fn get_in(conn: &mut SqliteConnection, id: i64) -> Result<Option<Namespace
 }
 
 async fn count_topics_in(conn: &mut SqliteConnection, id: i64) -> Result<i64, sqlx::Error> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM topics WHERE namespace_id = $1")
-        .bind(id)
-        .fetch_one(conn)
-        .await?;
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM topics WHERE namespace_id = $1").bind(id).fetch_one(conn).await?;
     Ok(n)
 }
 
@@ -51,20 +49,15 @@ pub async fn create(
     created_by: &str,
 ) -> crate::Result<Created<NamespaceRow>> {
     let mut conn = store.pool().acquire().await?;
-    let inserted: Result<(i64,), _> = sqlx::query_as(
-        "INSERT INTO namespaces (name, description, created_by) VALUES ($1, $2, $3) RETURNING id",
-    )
-    .bind(name)
-    .bind(description)
-    .bind(created_by)
-    .fetch_one(&mut *conn)
-    .await;
+    let inserted: Result<(i64,), _> =
+        sqlx::query_as("INSERT INTO namespaces (name, description, created_by) VALUES ($1, $2, $3) RETURNING id")
+            .bind(name)
+            .bind(description)
+            .bind(created_by)
+            .fetch_one(&mut *conn)
+            .await;
     match inserted {
-        Ok((id,)) => Ok(Created::New(
-            get_in(&mut conn, id)
-                .await?
-                .ok_or(sqlx::Error::RowNotFound)?,
-        )),
+        Ok((id,)) => Ok(Created::New(get_in(&mut conn, id).await?.ok_or(sqlx::Error::RowNotFound)?)),
         Err(e) if is_unique_violation(&e) => Ok(Created::AlreadyExists),
         Err(e) => Err(e.into()),
     }
@@ -74,20 +67,15 @@ pub async fn create(
 /// returns its id. Used when a super user publishes to a new namespace.
 /// `ON CONFLICT DO NOTHING` (SQLite ≥ 3.24 and PostgreSQL) rather than
 /// SQLite's `INSERT OR IGNORE`, which would also swallow other errors.
-pub async fn ensure_exists_in(
-    conn: &mut SqliteConnection,
-    name: &str,
-    created_by: &str,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query("INSERT INTO namespaces (name, description, created_by) VALUES ($1, '', $2) ON CONFLICT (name) DO NOTHING")
-        .bind(name)
-        .bind(created_by)
-        .execute(&mut *conn)
-        .await?;
-    let (id,): (i64,) = sqlx::query_as("SELECT id FROM namespaces WHERE name = $1")
-        .bind(name)
-        .fetch_one(conn)
-        .await?;
+pub async fn ensure_exists_in(conn: &mut SqliteConnection, name: &str, created_by: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO namespaces (name, description, created_by) VALUES ($1, '', $2) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(created_by)
+    .execute(&mut *conn)
+    .await?;
+    let (id,): (i64,) = sqlx::query_as("SELECT id FROM namespaces WHERE name = $1").bind(name).fetch_one(conn).await?;
     Ok(id)
 }
 
@@ -125,11 +113,7 @@ pub async fn count_topics(store: &Store, id: i64) -> crate::Result<i64> {
 }
 
 /// Replaces the description; the updated row, or `None` if there is no such namespace.
-pub async fn update_description(
-    store: &Store,
-    id: i64,
-    description: &str,
-) -> crate::Result<Option<NamespaceRow>> {
+pub async fn update_description(store: &Store, id: i64, description: &str) -> crate::Result<Option<NamespaceRow>> {
     let mut tx = store.pool().begin().await?;
     let r = sqlx::query("UPDATE namespaces SET description = $1 WHERE id = $2")
         .bind(description)
@@ -154,19 +138,13 @@ pub async fn delete(store: &Store, id: i64) -> crate::Result<DeleteNamespace> {
     if topics > 0 {
         return Ok(DeleteNamespace::HasTopics(topics));
     }
-    match sqlx::query("DELETE FROM namespaces WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-    {
+    match sqlx::query("DELETE FROM namespaces WHERE id = $1").bind(id).execute(&mut *tx).await {
         Ok(_) => {}
         // A topic registered between the count and the delete: the RESTRICT
         // foreign key refuses, and the answer is the same as above.
         Err(e) if is_foreign_key_violation(&e) => {
             drop(tx);
-            return Ok(DeleteNamespace::HasTopics(
-                count_topics(store, id).await?.max(1),
-            ));
+            return Ok(DeleteNamespace::HasTopics(count_topics(store, id).await?.max(1)));
         }
         Err(e) => return Err(e.into()),
     }
@@ -181,29 +159,13 @@ mod tests {
     #[tokio::test]
     async fn create_get_list_and_duplicate() {
         let store = Store::open_memory().await.unwrap();
-        let a = create(&store, "market", "ticks", "admin")
-            .await
-            .unwrap()
-            .new_row()
-            .unwrap();
+        let a = create(&store, "market", "ticks", "admin").await.unwrap().new_row().unwrap();
         assert_eq!(
-            (
-                a.name.as_str(),
-                a.description.as_str(),
-                a.created_by.as_str(),
-                a.is_active
-            ),
+            (a.name.as_str(), a.description.as_str(), a.created_by.as_str(), a.is_active),
             ("market", "ticks", "admin", true)
         );
-        let b = create(&store, "risk", "", "admin")
-            .await
-            .unwrap()
-            .new_row()
-            .unwrap();
-        assert_eq!(
-            create(&store, "market", "again", "x").await.unwrap(),
-            Created::AlreadyExists
-        );
+        let b = create(&store, "risk", "", "admin").await.unwrap().new_row().unwrap();
+        assert_eq!(create(&store, "market", "again", "x").await.unwrap(), Created::AlreadyExists);
 
         assert_eq!(get(&store, a.id).await.unwrap(), Some(a.clone()));
         assert_eq!(get(&store, 999).await.unwrap(), None);
@@ -218,30 +180,15 @@ mod tests {
         let id = ensure_exists(&store, "auto", "user_1").await.unwrap();
         assert_eq!(ensure_exists(&store, "auto", "user_2").await.unwrap(), id);
         let row = get(&store, id).await.unwrap().unwrap();
-        assert_eq!(
-            (row.created_by.as_str(), row.description.as_str()),
-            ("user_1", "")
-        );
+        assert_eq!((row.created_by.as_str(), row.description.as_str()), ("user_1", ""));
         assert_eq!(list(&store).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
     async fn update_description_reports_missing() {
         let store = Store::open_memory().await.unwrap();
-        let id = create(&store, "n", "old", "a")
-            .await
-            .unwrap()
-            .new_row()
-            .unwrap()
-            .id;
-        assert_eq!(
-            update_description(&store, id, "new")
-                .await
-                .unwrap()
-                .unwrap()
-                .description,
-            "new"
-        );
+        let id = create(&store, "n", "old", "a").await.unwrap().new_row().unwrap().id;
+        assert_eq!(update_description(&store, id, "new").await.unwrap().unwrap().description, "new");
         assert_eq!(get(&store, id).await.unwrap().unwrap().description, "new");
         assert_eq!(update_description(&store, 999, "x").await.unwrap(), None);
     }
@@ -249,37 +196,17 @@ mod tests {
     #[tokio::test]
     async fn delete_refuses_while_topics_exist() {
         let store = Store::open_memory().await.unwrap();
-        let ns = create(&store, "n", "", "a")
-            .await
-            .unwrap()
-            .new_row()
-            .unwrap();
-        let t1 = super::super::topics::ensure(&store, ns.id, "t1", "a")
-            .await
-            .unwrap();
-        super::super::topics::ensure(&store, ns.id, "t2", "a")
-            .await
-            .unwrap();
+        let ns = create(&store, "n", "", "a").await.unwrap().new_row().unwrap();
+        let t1 = super::super::topics::ensure(&store, ns.id, "t1", "a").await.unwrap();
+        super::super::topics::ensure(&store, ns.id, "t2", "a").await.unwrap();
         assert_eq!(count_topics(&store, ns.id).await.unwrap(), 2);
-        assert_eq!(
-            delete(&store, ns.id).await.unwrap(),
-            DeleteNamespace::HasTopics(2)
-        );
+        assert_eq!(delete(&store, ns.id).await.unwrap(), DeleteNamespace::HasTopics(2));
 
         super::super::topics::delete(&store, t1).await.unwrap();
-        let t2 = super::super::topics::get_by_name(&store, "n", "t2")
-            .await
-            .unwrap()
-            .unwrap();
+        let t2 = super::super::topics::get_by_name(&store, "n", "t2").await.unwrap().unwrap();
         super::super::topics::delete(&store, t2.id).await.unwrap();
-        assert_eq!(
-            delete(&store, ns.id).await.unwrap(),
-            DeleteNamespace::Deleted(ns.clone())
-        );
-        assert_eq!(
-            delete(&store, ns.id).await.unwrap(),
-            DeleteNamespace::NotFound
-        );
+        assert_eq!(delete(&store, ns.id).await.unwrap(), DeleteNamespace::Deleted(ns.clone()));
+        assert_eq!(delete(&store, ns.id).await.unwrap(), DeleteNamespace::NotFound);
         assert_eq!(get(&store, ns.id).await.unwrap(), None);
     }
 
@@ -287,14 +214,8 @@ mod tests {
     async fn foreign_key_restricts_deleting_a_namespace_with_topics() {
         let store = Store::open_memory().await.unwrap();
         let id = ensure_exists(&store, "n", "a").await.unwrap();
-        super::super::topics::ensure(&store, id, "t", "a")
-            .await
-            .unwrap();
-        let err = sqlx::query("DELETE FROM namespaces WHERE id = $1")
-            .bind(id)
-            .execute(store.pool())
-            .await
-            .unwrap_err();
+        super::super::topics::ensure(&store, id, "t", "a").await.unwrap();
+        let err = sqlx::query("DELETE FROM namespaces WHERE id = $1").bind(id).execute(store.pool()).await.unwrap_err();
         assert!(is_foreign_key_violation(&err), "{err:?}");
     }
 }

@@ -54,11 +54,10 @@ fn decode_token_hash(username: &str, hex_hash: &str) -> Option<[u8; 32]> {
 /// one bad row must not lock every user out.
 pub async fn load_snapshot(store: &Store) -> crate::Result<PermSnapshot> {
     let mut tx = store.pool().begin().await?;
-    let users: Vec<UserAuthRow> = sqlx::query_as(
-        "SELECT id, username, user_type, token_hash, is_active FROM users ORDER BY id",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    let users: Vec<UserAuthRow> =
+        sqlx::query_as("SELECT id, username, user_type, token_hash, is_active FROM users ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?;
     let roles: Vec<RoleRow> = sqlx::query_as(
         "SELECT p.user_id, n.name AS namespace, p.role FROM namespace_permissions p \
          JOIN namespaces n ON n.id = p.namespace_id JOIN users u ON u.id = p.user_id \
@@ -68,19 +67,14 @@ pub async fn load_snapshot(store: &Store) -> crate::Result<PermSnapshot> {
     .fetch_all(&mut *tx)
     .await?;
     let namespaces: Vec<NamespaceAuthRow> =
-        sqlx::query_as("SELECT id, name, is_active FROM namespaces ORDER BY id")
-            .fetch_all(&mut *tx)
-            .await?;
+        sqlx::query_as("SELECT id, name, is_active FROM namespaces ORDER BY id").fetch_all(&mut *tx).await?;
     tx.commit().await?;
 
     let mut roles_by_user: HashMap<i64, HashMap<String, Role>> = HashMap::new();
     for r in roles {
         match Role::parse(&r.role) {
             Some(role) => {
-                roles_by_user
-                    .entry(r.user_id)
-                    .or_default()
-                    .insert(r.namespace, role);
+                roles_by_user.entry(r.user_id).or_default().insert(r.namespace, role);
             }
             None => {
                 tracing::warn!(user_id = r.user_id, namespace = %r.namespace, role = %r.role, "unknown role in namespace_permissions; grant ignored")
@@ -94,10 +88,7 @@ pub async fn load_snapshot(store: &Store) -> crate::Result<PermSnapshot> {
             tracing::warn!(user = %u.username, user_type = %u.user_type, "unknown user type; user ignored (no MQ access)");
             continue;
         };
-        let token_hash = u
-            .token_hash
-            .as_deref()
-            .and_then(|h| decode_token_hash(&u.username, h));
+        let token_hash = u.token_hash.as_deref().and_then(|h| decode_token_hash(&u.username, h));
         let roles = roles_by_user.remove(&u.id).unwrap_or_default();
         entries.push(UserEntry {
             id: u.id,
@@ -108,14 +99,8 @@ pub async fn load_snapshot(store: &Store) -> crate::Result<PermSnapshot> {
             roles,
         });
     }
-    let namespaces = namespaces
-        .into_iter()
-        .map(|n| NamespaceEntry {
-            id: n.id,
-            name: n.name,
-            is_active: n.is_active,
-        })
-        .collect();
+    let namespaces =
+        namespaces.into_iter().map(|n| NamespaceEntry { id: n.id, name: n.name, is_active: n.is_active }).collect();
     Ok(PermSnapshot::new(entries, namespaces))
 }
 
@@ -127,18 +112,8 @@ mod tests {
 
     async fn add_user(store: &Store, name: &str, t: UserType, token: Option<&str>) -> i64 {
         let hash = token.map(hash_token);
-        let new = users::NewUser {
-            username: name,
-            user_type: t,
-            password_hash: None,
-            token_hash: hash.as_ref(),
-        };
-        users::create(store, &new)
-            .await
-            .unwrap()
-            .new_row()
-            .unwrap()
-            .id
+        let new = users::NewUser { username: name, user_type: t, password_hash: None, token_hash: hash.as_ref() };
+        users::create(store, &new).await.unwrap().new_row().unwrap().id
     }
 
     #[tokio::test]
@@ -149,25 +124,13 @@ mod tests {
         let alice = add_user(&store, "alice", UserType::MqNormal, Some("t-alice")).await;
         let gone = add_user(&store, "gone", UserType::MqNormal, Some("t-gone")).await;
         let ops = add_user(&store, "ops", UserType::AdminOnly, None).await;
-        let market = namespaces::ensure_exists(&store, "market", "root")
-            .await
-            .unwrap();
-        let risk = namespaces::ensure_exists(&store, "risk", "root")
-            .await
-            .unwrap();
-        permissions::grant(&store, alice, market, Role::Pub, "root")
-            .await
-            .unwrap();
-        permissions::grant(&store, alice, risk, Role::Sub, "root")
-            .await
-            .unwrap();
-        permissions::grant(&store, gone, market, Role::Admin, "root")
-            .await
-            .unwrap();
+        let market = namespaces::ensure_exists(&store, "market", "root").await.unwrap();
+        let risk = namespaces::ensure_exists(&store, "risk", "root").await.unwrap();
+        permissions::grant(&store, alice, market, Role::Pub, "root").await.unwrap();
+        permissions::grant(&store, alice, risk, Role::Sub, "root").await.unwrap();
+        permissions::grant(&store, gone, market, Role::Admin, "root").await.unwrap();
         // A grant left over from before a promotion to mq_super means nothing.
-        permissions::grant(&store, feed, risk, Role::Sub, "root")
-            .await
-            .unwrap();
+        permissions::grant(&store, feed, risk, Role::Sub, "root").await.unwrap();
         users::set_active(&store, gone, false).await.unwrap();
 
         let snap = load_snapshot(&store).await.unwrap();
@@ -177,16 +140,8 @@ mod tests {
         let a = snap.user(alice).unwrap();
         assert_eq!(a.user_type, UserType::MqNormal);
         assert_eq!(a.token_hash, Some(hash_token("t-alice")));
-        assert_eq!(
-            a.roles,
-            HashMap::from([
-                ("market".to_string(), Role::Pub),
-                ("risk".to_string(), Role::Sub)
-            ])
-        );
-        assert!(
-            a.may("market", Role::Pub) && a.may("risk", Role::Sub) && !a.may("risk", Role::Pub)
-        );
+        assert_eq!(a.roles, HashMap::from([("market".to_string(), Role::Pub), ("risk".to_string(), Role::Sub)]));
+        assert!(a.may("market", Role::Pub) && a.may("risk", Role::Sub) && !a.may("risk", Role::Pub));
 
         let g = &snap.users_by_name["gone"];
         assert!(!g.is_active);
@@ -201,18 +156,8 @@ mod tests {
         assert_eq!((o.user_type, o.token_hash), (UserType::AdminOnly, None));
         assert!(!o.may("market", Role::Sub));
 
-        assert_eq!(
-            snap.namespaces.keys().collect::<Vec<_>>(),
-            ["market", "risk"]
-        );
-        assert_eq!(
-            snap.namespaces["risk"],
-            NamespaceEntry {
-                id: risk,
-                name: "risk".into(),
-                is_active: true
-            }
-        );
+        assert_eq!(snap.namespaces.keys().collect::<Vec<_>>(), ["market", "risk"]);
+        assert_eq!(snap.namespaces["risk"], NamespaceEntry { id: risk, name: "risk".into(), is_active: true });
     }
 
     #[tokio::test]
@@ -220,17 +165,10 @@ mod tests {
         let store = Store::open_memory().await.unwrap();
         let bad = add_user(&store, "bad", UserType::MqSuper, None).await;
         add_user(&store, "good", UserType::MqSuper, Some("tok")).await;
-        sqlx::query("UPDATE users SET token_hash = 'zz' WHERE id = $1")
-            .bind(bad)
-            .execute(store.pool())
-            .await
-            .unwrap();
+        sqlx::query("UPDATE users SET token_hash = 'zz' WHERE id = $1").bind(bad).execute(store.pool()).await.unwrap();
         let snap = load_snapshot(&store).await.unwrap();
         assert_eq!(snap.user(bad).unwrap().token_hash, None);
-        assert_eq!(
-            snap.users_by_name["good"].token_hash,
-            Some(hash_token("tok"))
-        );
+        assert_eq!(snap.users_by_name["good"].token_hash, Some(hash_token("tok")));
     }
 
     #[tokio::test]
@@ -238,18 +176,11 @@ mod tests {
         let store = Store::open_memory().await.unwrap();
         let alice = add_user(&store, "alice", UserType::MqNormal, Some("a")).await;
         let odd = add_user(&store, "odd", UserType::MqNormal, Some("o")).await;
-        let ns = namespaces::ensure_exists(&store, "market", "root")
-            .await
-            .unwrap();
-        permissions::grant(&store, alice, ns, Role::Sub, "root")
-            .await
-            .unwrap();
+        let ns = namespaces::ensure_exists(&store, "market", "root").await.unwrap();
+        permissions::grant(&store, alice, ns, Role::Sub, "root").await.unwrap();
         // Only a database edited by hand (or by a future version) can hold
         // these; the CHECK constraints must be switched off to forge them.
-        sqlx::query("PRAGMA ignore_check_constraints = ON")
-            .execute(store.pool())
-            .await
-            .unwrap();
+        sqlx::query("PRAGMA ignore_check_constraints = ON").execute(store.pool()).await.unwrap();
         sqlx::query("UPDATE users SET user_type = 'godmode' WHERE id = $1")
             .bind(odd)
             .execute(store.pool())

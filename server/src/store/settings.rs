@@ -8,20 +8,20 @@ use super::Store;
 pub const JWT_SECRET_KEY: &str = "jwt_secret";
 
 pub async fn get(store: &Store, key: &str) -> crate::Result<Option<String>> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE key = $1")
-        .bind(key)
-        .fetch_optional(store.pool())
-        .await?;
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(store.pool()).await?;
     Ok(row.map(|(v,)| v))
 }
 
 /// Inserts or replaces a setting.
 pub async fn set(store: &Store, key: &str, value: &str) -> crate::Result<()> {
-    sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-        .bind(key)
-        .bind(value)
-        .execute(store.pool())
-        .await?;
+    sqlx::query(
+        "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(key)
+    .bind(value)
+    .execute(store.pool())
+    .await?;
     Ok(())
 }
 
@@ -38,9 +38,7 @@ pub async fn get_or_create_jwt_secret(store: &Store) -> crate::Result<String> {
         .bind(hex::encode(bytes))
         .execute(store.pool())
         .await?;
-    get(store, JWT_SECRET_KEY)
-        .await?
-        .ok_or_else(|| sqlx::Error::RowNotFound.into())
+    get(store, JWT_SECRET_KEY).await?.ok_or_else(|| sqlx::Error::RowNotFound.into())
 }
 
 #[cfg(test)]

@@ -119,10 +119,7 @@ pub fn hour_of(unix_secs: i64) -> i64 {
 /// despite their names, kept from the original — are *days*: minute rows
 /// are kept `minute_days` days (7 by default), hour rows `hour_days` days (30).
 pub fn retention_cutoffs(now: i64, minute_days: u32, hour_days: u32) -> (i64, i64) {
-    (
-        now - i64::from(minute_days) * 86_400,
-        now - i64::from(hour_days) * 86_400,
-    )
+    (now - i64::from(minute_days) * 86_400, now - i64::from(hour_days) * 86_400)
 }
 
 async fn upsert_topic_in(conn: &mut SqliteConnection, r: &TopicMinute) -> Result<(), sqlx::Error> {
@@ -186,10 +183,7 @@ async fn upsert_user_in(conn: &mut SqliteConnection, r: &UserMinute) -> Result<(
     Ok(())
 }
 
-async fn upsert_system_in(
-    conn: &mut SqliteConnection,
-    r: &SystemMinute,
-) -> Result<(), sqlx::Error> {
+async fn upsert_system_in(conn: &mut SqliteConnection, r: &SystemMinute) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO stats_system_minute (minute_ts, msg_total, byte_total, online_users, active_connections, \
          auth_total, auth_fail, perm_denied, drops, latency_p50_us, latency_p99_us, cache_hit_rate, memory_mb) \
@@ -282,11 +276,7 @@ pub async fn topic_minutes(
 }
 
 /// User minutes from `since`, optionally of one user, ordered by time then user.
-pub async fn user_minutes(
-    store: &Store,
-    user_id: Option<i64>,
-    since: i64,
-) -> crate::Result<Vec<UserMinute>> {
+pub async fn user_minutes(store: &Store, user_id: Option<i64>, since: i64) -> crate::Result<Vec<UserMinute>> {
     Ok(sqlx::query_as(
         "SELECT user_id, minute_ts, pub_count, pub_bytes, sub_count, sub_bytes, error_count, is_online \
          FROM stats_user_minute WHERE minute_ts >= $1 AND ($2 IS NULL OR user_id = $2) ORDER BY minute_ts, user_id",
@@ -333,11 +323,7 @@ pub async fn rollup_hour(store: &Store, hour_ts: i64) -> crate::Result<()> {
 }
 
 /// Topic hours from `since`, optionally of one namespace, ordered by time then name.
-pub async fn topic_hours(
-    store: &Store,
-    namespace: Option<&str>,
-    since: i64,
-) -> crate::Result<Vec<TopicHour>> {
+pub async fn topic_hours(store: &Store, namespace: Option<&str>, since: i64) -> crate::Result<Vec<TopicHour>> {
     Ok(sqlx::query_as(
         "SELECT namespace, topic_name, hour_ts, msg_count, byte_count, avg_sub_count, avg_latency_p50, avg_latency_p99 \
          FROM stats_topic_hour WHERE hour_ts >= $1 AND ($2 IS NULL OR namespace = $2) \
@@ -350,11 +336,7 @@ pub async fn topic_hours(
 }
 
 /// User hours from `since`, optionally of one user, ordered by time then user.
-pub async fn user_hours(
-    store: &Store,
-    user_id: Option<i64>,
-    since: i64,
-) -> crate::Result<Vec<UserHour>> {
+pub async fn user_hours(store: &Store, user_id: Option<i64>, since: i64) -> crate::Result<Vec<UserHour>> {
     Ok(sqlx::query_as(
         "SELECT user_id, hour_ts, pub_count, pub_bytes, sub_count, sub_bytes, online_minutes \
          FROM stats_user_hour WHERE hour_ts >= $1 AND ($2 IS NULL OR user_id = $2) ORDER BY hour_ts, user_id",
@@ -367,11 +349,7 @@ pub async fn user_hours(
 
 /// Deletes minute rows older than `minute_cutoff` and hour rows older than
 /// `hour_cutoff` (Unix seconds; see [`retention_cutoffs`]).
-pub async fn delete_older_than(
-    store: &Store,
-    minute_cutoff: i64,
-    hour_cutoff: i64,
-) -> crate::Result<Purged> {
+pub async fn delete_older_than(store: &Store, minute_cutoff: i64, hour_cutoff: i64) -> crate::Result<Purged> {
     let mut tx = store.pool().begin().await?;
     let mut purged = Purged::default();
     for sql in [
@@ -379,21 +357,10 @@ pub async fn delete_older_than(
         "DELETE FROM stats_user_minute WHERE minute_ts < $1",
         "DELETE FROM stats_system_minute WHERE minute_ts < $1",
     ] {
-        purged.minute_rows += sqlx::query(sql)
-            .bind(minute_cutoff)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        purged.minute_rows += sqlx::query(sql).bind(minute_cutoff).execute(&mut *tx).await?.rows_affected();
     }
-    for sql in [
-        "DELETE FROM stats_topic_hour WHERE hour_ts < $1",
-        "DELETE FROM stats_user_hour WHERE hour_ts < $1",
-    ] {
-        purged.hour_rows += sqlx::query(sql)
-            .bind(hour_cutoff)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+    for sql in ["DELETE FROM stats_topic_hour WHERE hour_ts < $1", "DELETE FROM stats_user_hour WHERE hour_ts < $1"] {
+        purged.hour_rows += sqlx::query(sql).bind(hour_cutoff).execute(&mut *tx).await?.rows_affected();
     }
     tx.commit().await?;
     Ok(purged)
@@ -418,10 +385,7 @@ mod tests {
     fn minute_hour_and_cutoff_arithmetic() {
         assert_eq!(minute_of(125), 120);
         assert_eq!(hour_of(7_199), 3_600);
-        assert_eq!(
-            retention_cutoffs(100 * 86_400, 7, 30),
-            (93 * 86_400, 70 * 86_400)
-        );
+        assert_eq!(retention_cutoffs(100 * 86_400, 7, 30), (93 * 86_400, 70 * 86_400));
     }
 
     #[tokio::test]
@@ -446,47 +410,23 @@ mod tests {
             ..topic("a", "t", 60, 6)
         };
         let other_ns = topic("b", "t", 60, 100);
-        upsert_minutes(&store, &[first, other_ns.clone()], &[], None)
-            .await
-            .unwrap();
+        upsert_minutes(&store, &[first, other_ns.clone()], &[], None).await.unwrap();
         upsert_minutes(&store, &[second], &[], None).await.unwrap();
 
         let rows = topic_minutes(&store, None, None, 0).await.unwrap();
         assert_eq!(rows.len(), 2);
         let a = &rows[0];
         assert_eq!(
-            (
-                a.msg_count,
-                a.byte_count,
-                a.sub_count,
-                a.pub_count,
-                a.drop_count,
-                a.sub_churn
-            ),
+            (a.msg_count, a.byte_count, a.sub_count, a.pub_count, a.drop_count, a.sub_churn),
             (10, 100, 7, 2, 3, 4)
         );
         assert_eq!((a.latency_p50, a.latency_max), (20.0, 90.0));
         assert_eq!(rows[1], other_ns);
 
-        assert_eq!(
-            topic_minutes(&store, Some("b"), None, 0).await.unwrap(),
-            vec![other_ns]
-        );
-        assert_eq!(
-            topic_minutes(&store, Some("a"), Some("t"), 0)
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
-        assert!(topic_minutes(&store, None, Some("x"), 0)
-            .await
-            .unwrap()
-            .is_empty());
-        assert!(topic_minutes(&store, None, None, 120)
-            .await
-            .unwrap()
-            .is_empty());
+        assert_eq!(topic_minutes(&store, Some("b"), None, 0).await.unwrap(), vec![other_ns]);
+        assert_eq!(topic_minutes(&store, Some("a"), Some("t"), 0).await.unwrap().len(), 1);
+        assert!(topic_minutes(&store, None, Some("x"), 0).await.unwrap().is_empty());
+        assert!(topic_minutes(&store, None, None, 120).await.unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -579,16 +519,8 @@ mod tests {
     async fn hourly_rollup_sums_and_averages_and_can_rerun() {
         let store = Store::open_memory().await.unwrap();
         let h = 7_200;
-        let t = |ts, msgs, subs, p50| TopicMinute {
-            sub_count: subs,
-            latency_p50: p50,
-            ..topic("a", "t", ts, msgs)
-        };
-        let topics = [
-            t(h, 1, 2, 10.0),
-            t(h + 60, 3, 4, 30.0),
-            t(h + 3_600, 100, 0, 0.0),
-        ];
+        let t = |ts, msgs, subs, p50| TopicMinute { sub_count: subs, latency_p50: p50, ..topic("a", "t", ts, msgs) };
+        let topics = [t(h, 1, 2, 10.0), t(h + 60, 3, 4, 30.0), t(h + 3_600, 100, 0, 0.0)];
         let u = |ts, n, online| UserMinute {
             user_id: 9,
             minute_ts: ts,
@@ -596,14 +528,9 @@ mod tests {
             is_online: online,
             ..Default::default()
         };
-        upsert_minutes(
-            &store,
-            &topics,
-            &[u(h, 1, true), u(h + 60, 2, true), u(h + 120, 4, false)],
-            None,
-        )
-        .await
-        .unwrap();
+        upsert_minutes(&store, &topics, &[u(h, 1, true), u(h + 60, 2, true), u(h + 120, 4, false)], None)
+            .await
+            .unwrap();
 
         rollup_hour(&store, h).await.unwrap();
         rollup_hour(&store, h).await.unwrap();
@@ -625,13 +552,7 @@ mod tests {
         let uh = user_hours(&store, Some(9), 0).await.unwrap();
         assert_eq!(
             uh,
-            vec![UserHour {
-                user_id: 9,
-                hour_ts: h,
-                pub_count: 7,
-                online_minutes: 2,
-                ..Default::default()
-            }]
+            vec![UserHour { user_id: 9, hour_ts: h, pub_count: 7, online_minutes: 2, ..Default::default() }]
         );
         assert!(user_hours(&store, None, h + 1).await.unwrap().is_empty());
     }
@@ -639,45 +560,22 @@ mod tests {
     #[tokio::test]
     async fn retention_deletes_only_old_rows() {
         let store = Store::open_memory().await.unwrap();
-        let u = |ts| UserMinute {
-            user_id: 1,
-            minute_ts: ts,
-            ..Default::default()
-        };
-        let s = |ts| SystemMinute {
-            minute_ts: ts,
-            ..Default::default()
-        };
-        upsert_minutes(
-            &store,
-            &[topic("a", "t", 60, 1), topic("a", "t", 6_000, 1)],
-            &[u(60), u(6_000)],
-            Some(&s(60)),
-        )
-        .await
-        .unwrap();
-        upsert_minutes(&store, &[], &[], Some(&s(6_000)))
+        let u = |ts| UserMinute { user_id: 1, minute_ts: ts, ..Default::default() };
+        let s = |ts| SystemMinute { minute_ts: ts, ..Default::default() };
+        upsert_minutes(&store, &[topic("a", "t", 60, 1), topic("a", "t", 6_000, 1)], &[u(60), u(6_000)], Some(&s(60)))
             .await
             .unwrap();
+        upsert_minutes(&store, &[], &[], Some(&s(6_000))).await.unwrap();
         rollup_hour(&store, 0).await.unwrap();
         rollup_hour(&store, 3_600).await.unwrap();
 
         let purged = delete_older_than(&store, 3_000, 3_600).await.unwrap();
-        assert_eq!(
-            purged,
-            Purged {
-                minute_rows: 3,
-                hour_rows: 2
-            }
-        );
+        assert_eq!(purged, Purged { minute_rows: 3, hour_rows: 2 });
         assert_eq!(topic_minutes(&store, None, None, 0).await.unwrap().len(), 1);
         assert_eq!(user_minutes(&store, None, 0).await.unwrap().len(), 1);
         assert_eq!(system_minutes(&store, 0).await.unwrap().len(), 1);
         assert_eq!(topic_hours(&store, None, 0).await.unwrap().len(), 1);
         assert_eq!(user_hours(&store, None, 0).await.unwrap().len(), 1);
-        assert_eq!(
-            delete_older_than(&store, 3_000, 3_600).await.unwrap(),
-            Purged::default()
-        );
+        assert_eq!(delete_older_than(&store, 3_000, 3_600).await.unwrap(), Purged::default());
     }
 }

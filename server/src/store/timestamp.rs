@@ -10,10 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, now.
 pub fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// Formats Unix seconds as the schema's UTC text timestamp.
@@ -21,12 +18,7 @@ pub fn format_unix(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Days since 1970-01-01 → proleptic Gregorian (year, month, day)
@@ -60,10 +52,7 @@ mod tests {
     async fn matches_sqlite_current_timestamp() {
         let store = super::super::Store::open_memory().await.unwrap();
         let before = format_unix(now_unix());
-        let (db,): (String,) = sqlx::query_as("SELECT CURRENT_TIMESTAMP")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        let (db,): (String,) = sqlx::query_as("SELECT CURRENT_TIMESTAMP").fetch_one(store.pool()).await.unwrap();
         let after = format_unix(now_unix());
         assert!(before <= db && db <= after, "{before} <= {db} <= {after}");
     }

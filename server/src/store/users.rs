@@ -88,10 +88,7 @@ async fn insert(conn: &mut SqliteConnection, new: &NewUser<'_>) -> Result<i64, s
 }
 
 async fn get_in(conn: &mut SqliteConnection, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as(select_user_row!("WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(select_user_row!("WHERE id = $1")).bind(id).fetch_optional(conn).await
 }
 
 /// Creates a user; [`Created::AlreadyExists`] when the username is taken.
@@ -99,9 +96,7 @@ pub async fn create(store: &Store, new: &NewUser<'_>) -> crate::Result<Created<U
     let mut conn = store.pool().acquire().await?;
     match insert(&mut conn, new).await {
         Ok(id) => {
-            let row = get_in(&mut conn, id)
-                .await?
-                .ok_or(sqlx::Error::RowNotFound)?;
+            let row = get_in(&mut conn, id).await?.ok_or(sqlx::Error::RowNotFound)?;
             Ok(Created::New(row))
         }
         Err(e) if is_unique_violation(&e) => Ok(Created::AlreadyExists),
@@ -114,18 +109,12 @@ pub async fn create(store: &Store, new: &NewUser<'_>) -> crate::Result<Created<U
 /// credentials file cannot be written) the user is rolled back, so the next
 /// start tries again instead of leaving an admin nobody knows the password of.
 /// `None` when a user existed already.
-pub async fn create_first<F>(
-    store: &Store,
-    new: &NewUser<'_>,
-    before_commit: F,
-) -> crate::Result<Option<UserRow>>
+pub async fn create_first<F>(store: &Store, new: &NewUser<'_>, before_commit: F) -> crate::Result<Option<UserRow>>
 where
     F: FnOnce(&UserRow) -> crate::Result<()>,
 {
     let mut tx = store.pool().begin().await?;
-    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
-        .fetch_one(&mut *tx)
-        .await?;
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(&mut *tx).await?;
     if count > 0 {
         return Ok(None);
     }
@@ -147,17 +136,11 @@ pub async fn get(store: &Store, id: i64) -> crate::Result<Option<UserRow>> {
 }
 
 pub async fn get_by_name(store: &Store, username: &str) -> crate::Result<Option<UserRow>> {
-    Ok(sqlx::query_as(select_user_row!("WHERE username = $1"))
-        .bind(username)
-        .fetch_optional(store.pool())
-        .await?)
+    Ok(sqlx::query_as(select_user_row!("WHERE username = $1")).bind(username).fetch_optional(store.pool()).await?)
 }
 
 /// The hashes of a user, by name (console login).
-pub async fn credentials_by_name(
-    store: &Store,
-    username: &str,
-) -> crate::Result<Option<UserCredentials>> {
+pub async fn credentials_by_name(store: &Store, username: &str) -> crate::Result<Option<UserCredentials>> {
     Ok(sqlx::query_as(
         "SELECT id, username, user_type, is_active, password_hash, token_hash FROM users WHERE username = $1",
     )
@@ -191,76 +174,64 @@ pub async fn list(store: &Store, filter: &UserFilter) -> crate::Result<Vec<UserR
 /// How many users match `filter` (its `limit`/`offset` are ignored), for
 /// pagination totals.
 pub async fn count(store: &Store, filter: &UserFilter) -> crate::Result<i64> {
-    let (n,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM users WHERE ($1 IS NULL OR user_type = $1) AND ($2 IS NULL OR is_active = $2)")
-            .bind(filter.user_type.map(UserType::as_str))
-            .bind(filter.is_active)
-            .fetch_one(store.pool())
-            .await?;
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM users WHERE ($1 IS NULL OR user_type = $1) AND ($2 IS NULL OR is_active = $2)",
+    )
+    .bind(filter.user_type.map(UserType::as_str))
+    .bind(filter.is_active)
+    .fetch_one(store.pool())
+    .await?;
     Ok(n)
 }
 
 /// Active `super_admin` accounts: the API refuses to delete, deactivate or
 /// demote the last one, which would lock everybody out of the console.
 pub async fn count_super_admins(store: &Store) -> crate::Result<i64> {
-    let (n,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM users WHERE user_type = $1 AND is_active = $2")
-            .bind(UserType::SuperAdmin.as_str())
-            .bind(true)
-            .fetch_one(store.pool())
-            .await?;
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE user_type = $1 AND is_active = $2")
+        .bind(UserType::SuperAdmin.as_str())
+        .bind(true)
+        .fetch_one(store.pool())
+        .await?;
     Ok(n)
 }
 
 /// Changes a user's type; `false` if there is no such user.
 pub async fn set_user_type(store: &Store, id: i64, user_type: UserType) -> crate::Result<bool> {
-    let r = sqlx::query(
-        "UPDATE users SET user_type = $1, updated_at = CURRENT_TIMESTAMP WHERE id = $2",
-    )
-    .bind(user_type.as_str())
-    .bind(id)
-    .execute(store.pool())
-    .await?;
+    let r = sqlx::query("UPDATE users SET user_type = $1, updated_at = CURRENT_TIMESTAMP WHERE id = $2")
+        .bind(user_type.as_str())
+        .bind(id)
+        .execute(store.pool())
+        .await?;
     Ok(r.rows_affected() > 0)
 }
 
 /// Activates or deactivates a user; `false` if there is no such user.
 pub async fn set_active(store: &Store, id: i64, active: bool) -> crate::Result<bool> {
-    let r = sqlx::query(
-        "UPDATE users SET is_active = $1, updated_at = CURRENT_TIMESTAMP WHERE id = $2",
-    )
-    .bind(active)
-    .bind(id)
-    .execute(store.pool())
-    .await?;
+    let r = sqlx::query("UPDATE users SET is_active = $1, updated_at = CURRENT_TIMESTAMP WHERE id = $2")
+        .bind(active)
+        .bind(id)
+        .execute(store.pool())
+        .await?;
     Ok(r.rows_affected() > 0)
 }
 
 /// Replaces (or with `None` removes) the MQ token hash; `false` if there is no such user.
-pub async fn set_token_hash(
-    store: &Store,
-    id: i64,
-    hash: Option<&[u8; 32]>,
-) -> crate::Result<bool> {
-    let r = sqlx::query(
-        "UPDATE users SET token_hash = $1, updated_at = CURRENT_TIMESTAMP WHERE id = $2",
-    )
-    .bind(hash.map(hex::encode))
-    .bind(id)
-    .execute(store.pool())
-    .await?;
+pub async fn set_token_hash(store: &Store, id: i64, hash: Option<&[u8; 32]>) -> crate::Result<bool> {
+    let r = sqlx::query("UPDATE users SET token_hash = $1, updated_at = CURRENT_TIMESTAMP WHERE id = $2")
+        .bind(hash.map(hex::encode))
+        .bind(id)
+        .execute(store.pool())
+        .await?;
     Ok(r.rows_affected() > 0)
 }
 
 /// Replaces (or with `None` removes) the bcrypt password hash; `false` if there is no such user.
 pub async fn set_password_hash(store: &Store, id: i64, hash: Option<&str>) -> crate::Result<bool> {
-    let r = sqlx::query(
-        "UPDATE users SET password_hash = $1, updated_at = CURRENT_TIMESTAMP WHERE id = $2",
-    )
-    .bind(hash)
-    .bind(id)
-    .execute(store.pool())
-    .await?;
+    let r = sqlx::query("UPDATE users SET password_hash = $1, updated_at = CURRENT_TIMESTAMP WHERE id = $2")
+        .bind(hash)
+        .bind(id)
+        .execute(store.pool())
+        .await?;
     Ok(r.rows_affected() > 0)
 }
 
@@ -271,10 +242,7 @@ pub async fn delete(store: &Store, id: i64) -> crate::Result<Option<UserRow>> {
     let Some(row) = get_in(&mut tx, id).await? else {
         return Ok(None);
     };
-    sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(Some(row))
 }
@@ -285,22 +253,14 @@ mod tests {
     use crate::tokens::hash_token;
 
     fn mq(name: &str, t: UserType) -> NewUser<'_> {
-        NewUser {
-            username: name,
-            user_type: t,
-            password_hash: None,
-            token_hash: None,
-        }
+        NewUser { username: name, user_type: t, password_hash: None, token_hash: None }
     }
 
     #[tokio::test]
     async fn create_get_and_duplicate() {
         let store = Store::open_memory().await.unwrap();
         let hash = hash_token("tok");
-        let new = NewUser {
-            token_hash: Some(&hash),
-            ..mq("alice", UserType::MqNormal)
-        };
+        let new = NewUser { token_hash: Some(&hash), ..mq("alice", UserType::MqNormal) };
         let row = create(&store, &new).await.unwrap().new_row().unwrap();
         assert_eq!(row.username, "alice");
         assert_eq!(row.user_type, "mq_normal");
@@ -308,10 +268,7 @@ mod tests {
         assert!(!row.created_at.is_empty());
 
         assert_eq!(get(&store, row.id).await.unwrap(), Some(row.clone()));
-        assert_eq!(
-            get_by_name(&store, "alice").await.unwrap(),
-            Some(row.clone())
-        );
+        assert_eq!(get_by_name(&store, "alice").await.unwrap(), Some(row.clone()));
         assert_eq!(get(&store, 999).await.unwrap(), None);
         assert_eq!(get_by_name(&store, "bob").await.unwrap(), None);
 
@@ -322,30 +279,19 @@ mod tests {
     async fn public_row_serialises_without_hashes() {
         let store = Store::open_memory().await.unwrap();
         let hash = hash_token("secret-token");
-        let new = NewUser {
-            password_hash: Some("$2b$04$xyz"),
-            token_hash: Some(&hash),
-            ..mq("a", UserType::SuperAdmin)
-        };
+        let new =
+            NewUser { password_hash: Some("$2b$04$xyz"), token_hash: Some(&hash), ..mq("a", UserType::SuperAdmin) };
         let row = create(&store, &new).await.unwrap().new_row().unwrap();
         let json = serde_json::to_string(&row).unwrap();
-        assert!(
-            !json.contains("hash\":")
-                && !json.contains(&hex::encode(hash))
-                && !json.contains("$2b$"),
-            "{json}"
-        );
+        assert!(!json.contains("hash\":") && !json.contains(&hex::encode(hash)) && !json.contains("$2b$"), "{json}");
     }
 
     #[tokio::test]
     async fn credentials_carry_the_hashes() {
         let store = Store::open_memory().await.unwrap();
         let hash = hash_token("tok");
-        let new = NewUser {
-            password_hash: Some("$2b$04$abc"),
-            token_hash: Some(&hash),
-            ..mq("adm", UserType::SuperAdmin)
-        };
+        let new =
+            NewUser { password_hash: Some("$2b$04$abc"), token_hash: Some(&hash), ..mq("adm", UserType::SuperAdmin) };
         let id = create(&store, &new).await.unwrap().new_row().unwrap().id;
         let c = credentials_by_name(&store, "adm").await.unwrap().unwrap();
         assert_eq!(c.id, id);
@@ -359,42 +305,23 @@ mod tests {
     #[tokio::test]
     async fn list_and_count_with_filters_and_pages() {
         let store = Store::open_memory().await.unwrap();
-        for (name, t) in [
-            ("a", UserType::MqNormal),
-            ("b", UserType::MqSuper),
-            ("c", UserType::MqNormal),
-            ("d", UserType::AdminOnly),
-        ] {
+        for (name, t) in
+            [("a", UserType::MqNormal), ("b", UserType::MqSuper), ("c", UserType::MqNormal), ("d", UserType::AdminOnly)]
+        {
             create(&store, &mq(name, t)).await.unwrap();
         }
         let c = get_by_name(&store, "c").await.unwrap().unwrap();
         assert!(set_active(&store, c.id, false).await.unwrap());
 
         let names = |rows: Vec<UserRow>| rows.into_iter().map(|r| r.username).collect::<Vec<_>>();
-        assert_eq!(
-            names(list(&store, &UserFilter::default()).await.unwrap()),
-            ["a", "b", "c", "d"]
-        );
-        let normal = UserFilter {
-            user_type: Some(UserType::MqNormal),
-            ..Default::default()
-        };
+        assert_eq!(names(list(&store, &UserFilter::default()).await.unwrap()), ["a", "b", "c", "d"]);
+        let normal = UserFilter { user_type: Some(UserType::MqNormal), ..Default::default() };
         assert_eq!(names(list(&store, &normal).await.unwrap()), ["a", "c"]);
-        let active_normal = UserFilter {
-            is_active: Some(true),
-            ..normal.clone()
-        };
+        let active_normal = UserFilter { is_active: Some(true), ..normal.clone() };
         assert_eq!(names(list(&store, &active_normal).await.unwrap()), ["a"]);
-        let inactive = UserFilter {
-            is_active: Some(false),
-            ..Default::default()
-        };
+        let inactive = UserFilter { is_active: Some(false), ..Default::default() };
         assert_eq!(names(list(&store, &inactive).await.unwrap()), ["c"]);
-        let page = UserFilter {
-            limit: Some(2),
-            offset: 1,
-            ..Default::default()
-        };
+        let page = UserFilter { limit: Some(2), offset: 1, ..Default::default() };
         assert_eq!(names(list(&store, &page).await.unwrap()), ["b", "c"]);
 
         assert_eq!(count(&store, &UserFilter::default()).await.unwrap(), 4);
@@ -405,45 +332,26 @@ mod tests {
     #[tokio::test]
     async fn updates_report_missing_users() {
         let store = Store::open_memory().await.unwrap();
-        let id = create(&store, &mq("u", UserType::MqNormal))
-            .await
-            .unwrap()
-            .new_row()
-            .unwrap()
-            .id;
+        let id = create(&store, &mq("u", UserType::MqNormal)).await.unwrap().new_row().unwrap().id;
 
         assert!(set_user_type(&store, id, UserType::MqSuper).await.unwrap());
-        assert_eq!(
-            get(&store, id).await.unwrap().unwrap().user_type,
-            "mq_super"
-        );
+        assert_eq!(get(&store, id).await.unwrap().unwrap().user_type, "mq_super");
         assert!(set_active(&store, id, false).await.unwrap());
         assert!(!get(&store, id).await.unwrap().unwrap().is_active);
 
         let h = hash_token("new");
         assert!(set_token_hash(&store, id, Some(&h)).await.unwrap());
-        assert_eq!(
-            credentials_by_id(&store, id)
-                .await
-                .unwrap()
-                .unwrap()
-                .token_hash,
-            Some(hex::encode(h))
-        );
+        assert_eq!(credentials_by_id(&store, id).await.unwrap().unwrap().token_hash, Some(hex::encode(h)));
         assert!(set_token_hash(&store, id, None).await.unwrap());
         assert!(!get(&store, id).await.unwrap().unwrap().has_token);
 
-        assert!(set_password_hash(&store, id, Some("$2b$04$p"))
-            .await
-            .unwrap());
+        assert!(set_password_hash(&store, id, Some("$2b$04$p")).await.unwrap());
         assert!(get(&store, id).await.unwrap().unwrap().has_password);
         assert!(set_password_hash(&store, id, None).await.unwrap());
         assert!(!get(&store, id).await.unwrap().unwrap().has_password);
 
         let missing = 999;
-        assert!(!set_user_type(&store, missing, UserType::MqSuper)
-            .await
-            .unwrap());
+        assert!(!set_user_type(&store, missing, UserType::MqSuper).await.unwrap());
         assert!(!set_active(&store, missing, true).await.unwrap());
         assert!(!set_token_hash(&store, missing, None).await.unwrap());
         assert!(!set_password_hash(&store, missing, None).await.unwrap());
@@ -452,19 +360,11 @@ mod tests {
     #[tokio::test]
     async fn delete_returns_the_row_and_never_reuses_ids() {
         let store = Store::open_memory().await.unwrap();
-        let row = create(&store, &mq("gone", UserType::MqNormal))
-            .await
-            .unwrap()
-            .new_row()
-            .unwrap();
+        let row = create(&store, &mq("gone", UserType::MqNormal)).await.unwrap().new_row().unwrap();
         assert_eq!(delete(&store, row.id).await.unwrap(), Some(row.clone()));
         assert_eq!(delete(&store, row.id).await.unwrap(), None);
         assert_eq!(get(&store, row.id).await.unwrap(), None);
-        let next = create(&store, &mq("gone", UserType::MqNormal))
-            .await
-            .unwrap()
-            .new_row()
-            .unwrap();
+        let next = create(&store, &mq("gone", UserType::MqNormal)).await.unwrap().new_row().unwrap();
         assert!(next.id > row.id);
     }
 
@@ -472,14 +372,8 @@ mod tests {
     async fn counts_only_active_super_admins() {
         let store = Store::open_memory().await.unwrap();
         assert_eq!(count_super_admins(&store).await.unwrap(), 0);
-        let a = create(&store, &mq("a", UserType::SuperAdmin))
-            .await
-            .unwrap()
-            .new_row()
-            .unwrap();
-        create(&store, &mq("b", UserType::SuperAdmin))
-            .await
-            .unwrap();
+        let a = create(&store, &mq("a", UserType::SuperAdmin)).await.unwrap().new_row().unwrap();
+        create(&store, &mq("b", UserType::SuperAdmin)).await.unwrap();
         create(&store, &mq("c", UserType::MqSuper)).await.unwrap();
         assert_eq!(count_super_admins(&store).await.unwrap(), 2);
         set_active(&store, a.id, false).await.unwrap();
@@ -491,10 +385,7 @@ mod tests {
         let store = Store::open_memory().await.unwrap();
         let new = mq("admin", UserType::SuperAdmin);
 
-        let failed = create_first(&store, &new, |_| {
-            Err(crate::Error::Other("disk full".into()))
-        })
-        .await;
+        let failed = create_first(&store, &new, |_| Err(crate::Error::Other("disk full".into()))).await;
         assert!(failed.is_err());
         assert_eq!(count(&store, &UserFilter::default()).await.unwrap(), 0);
 
@@ -510,11 +401,6 @@ mod tests {
         assert_eq!(get(&store, row.id).await.unwrap(), Some(row));
 
         let other = mq("second", UserType::SuperAdmin);
-        assert_eq!(
-            create_first(&store, &other, |_| panic!("must not run"))
-                .await
-                .unwrap(),
-            None
-        );
+        assert_eq!(create_first(&store, &other, |_| panic!("must not run")).await.unwrap(), None);
     }
 }

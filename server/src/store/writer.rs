@@ -51,11 +51,7 @@ pub fn spawn_writer(store: Store, rx: Receiver<StoreEvent>) -> JoinHandle<()> {
 }
 
 /// Starts the writer with explicit tuning (tests use short back-offs).
-pub fn spawn_writer_with(
-    store: Store,
-    mut rx: Receiver<StoreEvent>,
-    config: WriterConfig,
-) -> JoinHandle<()> {
+pub fn spawn_writer_with(store: Store, mut rx: Receiver<StoreEvent>, config: WriterConfig) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(config.max_batch);
         loop {
@@ -75,11 +71,7 @@ pub fn spawn_writer_with(
 /// Waits for one event, then collects more until the batch is full, the
 /// window has passed or the channel is drained and closed. Returns whether
 /// the channel is still open.
-async fn gather(
-    rx: &mut Receiver<StoreEvent>,
-    batch: &mut Vec<StoreEvent>,
-    config: &WriterConfig,
-) -> bool {
+async fn gather(rx: &mut Receiver<StoreEvent>, batch: &mut Vec<StoreEvent>, config: &WriterConfig) -> bool {
     if rx.recv_many(batch, config.max_batch).await == 0 {
         return false;
     }
@@ -118,11 +110,7 @@ async fn write_with_retries(store: &Store, batch: &[StoreEvent], config: &Writer
         }
     }
     if dropped > 0 {
-        tracing::error!(
-            dropped,
-            of = batch.len(),
-            "store writer: events could not be written and were dropped"
-        );
+        tracing::error!(dropped, of = batch.len(), "store writer: events could not be written and were dropped");
     }
 }
 
@@ -132,20 +120,12 @@ async fn write_batch(store: &Store, batch: &[StoreEvent]) -> Result<(), sqlx::Er
     let mut seen: HashSet<(&str, &str)> = HashSet::new();
     for event in batch {
         match event {
-            StoreEvent::TopicSeen {
-                namespace,
-                topic,
-                created_by,
-            } => {
+            StoreEvent::TopicSeen { namespace, topic, created_by } => {
                 if seen.insert((namespace, topic)) {
                     write_topic_seen(&mut tx, namespace, topic, created_by).await?;
                 }
             }
-            StoreEvent::AuthFailure {
-                username,
-                peer,
-                reason,
-            } => {
+            StoreEvent::AuthFailure { username, peer, reason } => {
                 let entry = audit::NewAudit {
                     op_type: "auth_failure",
                     target_type: "mq_user",
@@ -180,11 +160,7 @@ mod tests {
     use tokio::sync::mpsc;
 
     fn seen(ns: &str, topic: &str) -> StoreEvent {
-        StoreEvent::TopicSeen {
-            namespace: ns.into(),
-            topic: topic.into(),
-            created_by: "user_1".into(),
-        }
+        StoreEvent::TopicSeen { namespace: ns.into(), topic: topic.into(), created_by: "user_1".into() }
     }
 
     async fn count(store: &Store, table: &str) -> i64 {
@@ -219,10 +195,7 @@ mod tests {
 
         assert_eq!(count(&store, "namespaces").await, 3);
         assert_eq!(count(&store, "topics").await, 300);
-        let ns = namespaces::get_by_name(&store, "risk")
-            .await
-            .unwrap()
-            .unwrap();
+        let ns = namespaces::get_by_name(&store, "risk").await.unwrap().unwrap();
         assert_eq!(ns.created_by, "user_1");
         let audit = query(&store, &AuditFilter::default()).await.unwrap();
         assert_eq!(audit.len(), 1);
@@ -235,35 +208,21 @@ mod tests {
                 a.target.as_str(),
                 a.new_value.as_deref()
             ),
-            (
-                "auth_failure",
-                "mq_user",
-                "10.0.0.9:5555",
-                "mallory",
-                Some("bad token")
-            )
+            ("auth_failure", "mq_user", "10.0.0.9:5555", "mallory", Some("bad token"))
         );
     }
 
     #[tokio::test]
     async fn known_topics_and_namespaces_are_kept() {
         let store = Store::open_memory().await.unwrap();
-        let id = namespaces::create(&store, "market", "described", "admin")
-            .await
-            .unwrap()
-            .new_row()
-            .unwrap()
-            .id;
+        let id = namespaces::create(&store, "market", "described", "admin").await.unwrap().new_row().unwrap().id;
         let (tx, rx) = mpsc::channel(8);
         let handle = spawn_writer(store.clone(), rx);
         tx.send(seen("market", "a")).await.unwrap();
         drop(tx);
         handle.await.unwrap();
         let ns = namespaces::get(&store, id).await.unwrap().unwrap();
-        assert_eq!(
-            (ns.description.as_str(), ns.created_by.as_str()),
-            ("described", "admin")
-        );
+        assert_eq!((ns.description.as_str(), ns.created_by.as_str()), ("described", "admin"));
         assert_eq!(topics::list(&store, Some("market")).await.unwrap().len(), 1);
     }
 
@@ -274,10 +233,7 @@ mod tests {
             tx.send(seen("n", &format!("t{i}"))).await.unwrap();
         }
         drop(tx);
-        let config = WriterConfig {
-            max_batch: 10,
-            ..Default::default()
-        };
+        let config = WriterConfig { max_batch: 10, ..Default::default() };
         let mut batch = Vec::new();
         let mut sizes = Vec::new();
         loop {
@@ -297,10 +253,7 @@ mod tests {
         let store = Store::open_memory().await.unwrap();
         store.close().await;
         let (tx, rx) = mpsc::channel(8);
-        let config = WriterConfig {
-            first_backoff: Duration::from_millis(1),
-            ..Default::default()
-        };
+        let config = WriterConfig { first_backoff: Duration::from_millis(1), ..Default::default() };
         let handle = spawn_writer_with(store, rx, config);
         tx.send(seen("n", "t")).await.unwrap();
         drop(tx);
@@ -319,23 +272,14 @@ mod tests {
         .await
         .unwrap();
         let (tx, rx) = mpsc::channel(8);
-        let config = WriterConfig {
-            first_backoff: Duration::from_millis(1),
-            attempts: 2,
-            ..Default::default()
-        };
+        let config = WriterConfig { first_backoff: Duration::from_millis(1), attempts: 2, ..Default::default() };
         let handle = spawn_writer_with(store.clone(), rx, config);
         for t in ["good1", "bad", "good2"] {
             tx.send(seen("n", t)).await.unwrap();
         }
         drop(tx);
         handle.await.unwrap();
-        let names: Vec<_> = topics::list(&store, Some("n"))
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|t| t.name)
-            .collect();
+        let names: Vec<_> = topics::list(&store, Some("n")).await.unwrap().into_iter().map(|t| t.name).collect();
         assert_eq!(names, ["good1", "good2"]);
     }
 }

@@ -1,0 +1,354 @@
+"""Protocol 5 codec: header, six-frame envelope, MSG ext frame, names and wildcards.
+
+A line-by-line port of the Rust ``pulsemq-shared`` crate (``header.rs``,
+``frames.rs``, ``names.rs``); both are checked against the same golden vectors
+(``shared/testdata/frames.json``). Pure code, no I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Union
+
+from .errors import ProtocolError, TopicFormatError
+
+__all__ = [
+    "PROTOCOL_VERSION", "LEGACY_VERSION", "HEADER_LEN", "FRAME_COUNT", "EXT_LEN",
+    "MsgType", "Format", "Compression", "FLAG_COMPRESSED", "FLAG_NO_ACK", "FLAG_SNAPSHOT", "ALGO_MASK",
+    "FORMAT_LIMITS", "MAX_LIMIT", "Header", "Frames", "Ext", "DecodeError",
+    "encode_frames", "decode_frames", "now_ms",
+    "validate_namespace", "validate_topic", "validate_pattern", "Pattern",
+]
+
+PROTOCOL_VERSION = 5
+LEGACY_VERSION = 4
+HEADER_LEN = 20
+FRAME_COUNT = 6
+EXT_LEN = 16
+
+_HEADER = struct.Struct(">BBBBIIq")
+_EXT = struct.Struct(">QQ")
+
+
+class MsgType(enum.IntEnum):
+    AUTH = 0x01
+    PUB = 0x02
+    SUB = 0x03
+    UNSUB = 0x04
+    MSG = 0x05
+    ACK = 0x06
+    ERROR = 0x07
+    PING = 0x08
+    PONG = 0x09
+    QUERY = 0x0A
+    ATTACH = 0x0B
+    BYE = 0x0C
+
+
+class Format(enum.IntEnum):
+    BYTES = 0x00
+    STRING = 0x01
+    DF_MSGPACK = 0x02
+    DF_ARROW = 0x03
+
+    @property
+    def limit(self) -> int:
+        """Largest payload accepted for this format, in bytes (exactly the limit is accepted)."""
+        return FORMAT_LIMITS[self]
+
+    @property
+    def wire_name(self) -> str:
+        return _FORMAT_NAMES[self]
+
+    @classmethod
+    def parse(cls, value: Union[str, int, "Format"]) -> "Format":
+        """Accepts a Format, its code, or a name: ``bytes``, ``string``, ``df_msgpack``,
+        ``df_pyarrow`` / ``df_arrow`` (case-insensitive)."""
+        if isinstance(value, Format):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            try:
+                return cls(value)
+            except ValueError:
+                raise ValueError(f"unknown data format code {value}") from None
+        if isinstance(value, str):
+            f = _FORMAT_BY_NAME.get(value.strip().lower())
+            if f is not None:
+                return f
+        raise ValueError(
+            f"unknown data format {value!r}: use 'bytes', 'string', 'df_msgpack' or 'df_pyarrow'")
+
+
+FORMAT_LIMITS = {
+    Format.BYTES: 10 * 1024 * 1024,
+    Format.STRING: 8 * 1024,
+    Format.DF_MSGPACK: 1024 * 1024,
+    Format.DF_ARROW: 64 * 1024 * 1024,
+}
+MAX_LIMIT = 64 * 1024 * 1024
+_FORMAT_NAMES = {Format.BYTES: "bytes", Format.STRING: "string", Format.DF_MSGPACK: "df_msgpack",
+                 Format.DF_ARROW: "df_pyarrow"}
+_FORMAT_BY_NAME = {
+    "bytes": Format.BYTES, "string": Format.STRING, "str": Format.STRING,
+    "df_msgpack": Format.DF_MSGPACK, "msgpack": Format.DF_MSGPACK,
+    "df_pyarrow": Format.DF_ARROW, "df_arrow": Format.DF_ARROW, "arrow": Format.DF_ARROW,
+    "pyarrow": Format.DF_ARROW,
+}
+
+FLAG_COMPRESSED = 0x01
+FLAG_NO_ACK = 0x02
+FLAG_SNAPSHOT = 0x08
+ALGO_MASK = 0x30
+
+
+class Compression(enum.Enum):
+    ZLIB = 0x10
+    LZ4 = 0x20
+    ZSTD = 0x30
+
+    @property
+    def bits(self) -> int:
+        return self.value
+
+    @property
+    def wire_name(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, value: Union[None, str, "Compression"]) -> Optional["Compression"]:
+        if value is None or value is False:
+            return None
+        if isinstance(value, Compression):
+            return value
+        if isinstance(value, str):
+            v = value.strip().lower()
+            if v in ("", "none"):
+                return None
+            if v in ("zlib", "deflate"):
+                return cls.ZLIB
+            if v in ("lz4", "lz4frame", "lz4_frame"):
+                return cls.LZ4
+            if v in ("zstd", "zstandard"):
+                return cls.ZSTD
+        raise ValueError(f"unknown compression {value!r}: use None, 'zlib', 'lz4' or 'zstd'")
+
+    @classmethod
+    def from_flags(cls, flags: int) -> Optional["Compression"]:
+        """The algorithm of a flags byte; ``None`` when not compressed."""
+        if not flags & FLAG_COMPRESSED:
+            return None
+        bits = flags & ALGO_MASK
+        for c in cls:
+            if c.value == bits:
+                return c
+        raise DecodeError(5, f"unknown compression bits 0x{bits:02x}")
+
+
+class DecodeError(ProtocolError):
+    """A frame failed to decode; ``code`` is the ERROR code the broker would answer."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message, code=code)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class Header:
+    version: int
+    msg_type: int
+    format: int
+    flags: int
+    payload_length: int
+    request_id: int
+    timestamp_ms: int
+
+    @classmethod
+    def new(cls, msg_type: int, fmt: int = Format.BYTES, flags: int = 0, payload_length: int = 0,
+            request_id: int = 0) -> "Header":
+        return cls(PROTOCOL_VERSION, int(msg_type), int(fmt), flags, payload_length, request_id, now_ms())
+
+    def encode(self) -> bytes:
+        return _HEADER.pack(self.version, int(self.msg_type), int(self.format), self.flags,
+                            self.payload_length, self.request_id, self.timestamp_ms)
+
+    @classmethod
+    def decode(cls, b: bytes) -> "Header":
+        """Exactly 20 bytes; version 4 or 5; a known type and format."""
+        if len(b) != HEADER_LEN:
+            raise DecodeError(9, f"header must be exactly 20 bytes, got {len(b)}")
+        version, t, f, flags, plen, rid, ts = _HEADER.unpack(b)
+        if version not in (PROTOCOL_VERSION, LEGACY_VERSION):
+            raise DecodeError(9, f"unsupported protocol version {version} (this client speaks 5)")
+        try:
+            t = MsgType(t)
+        except ValueError:
+            raise DecodeError(6, f"unknown message type 0x{t:02x}") from None
+        try:
+            f = Format(f)
+        except ValueError:
+            raise DecodeError(5, f"unknown data format 0x{f:02x}") from None
+        return cls(version, t, f, flags, plen, rid, ts)
+
+    @staticmethod
+    def peek_request_id(b: bytes) -> int:
+        """Best-effort request id of a header that failed to decode."""
+        return int.from_bytes(b[8:12], "big") if len(b) >= 12 else 0
+
+    @property
+    def compression(self) -> Optional[Compression]:
+        return Compression.from_flags(self.flags)
+
+    def has_flag(self, flag: int) -> bool:
+        return bool(self.flags & flag)
+
+
+@dataclass
+class Frames:
+    """One decoded message (the six frames)."""
+    header: Header
+    namespace: str = ""
+    topic: str = ""
+    username: str = ""
+    payload: bytes = b""
+    reserved: bytes = b""
+
+    def to_parts(self) -> List[bytes]:
+        return [self.header.encode(), self.namespace.encode(), self.topic.encode(),
+                self.username.encode(), bytes(self.payload), bytes(self.reserved)]
+
+
+def encode_frames(msg_type: int, namespace: str = "", topic: str = "", username: str = "",
+                  payload: bytes = b"", *, fmt: int = Format.BYTES, flags: int = 0, request_id: int = 0,
+                  reserved: bytes = b"", timestamp_ms: Optional[int] = None) -> List[bytes]:
+    """The six frames of a protocol-5 message; ``payload_length`` is set from the payload."""
+    h = Header(PROTOCOL_VERSION, int(msg_type), int(fmt), flags, len(payload), request_id,
+               now_ms() if timestamp_ms is None else timestamp_ms)
+    return [h.encode(), namespace.encode(), topic.encode(), username.encode(), payload, reserved]
+
+
+def _utf8(b: bytes, what: str) -> str:
+    try:
+        return bytes(b).decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecodeError(4, f"{what} is not valid UTF-8") from None
+
+
+def decode_frames(parts: Sequence[bytes]) -> Frames:
+    """Decodes six frames: exact count, valid header, ``payload_length`` equal to the payload
+    frame's length, UTF-8 names. Raises :class:`DecodeError` with the broker's error code."""
+    if len(parts) != FRAME_COUNT:
+        raise DecodeError(9, f"expected {FRAME_COUNT} frames, got {len(parts)}")
+    header = Header.decode(bytes(parts[0]))
+    payload = bytes(parts[4])
+    if header.payload_length != len(payload):
+        raise DecodeError(9, f"payload_length says {header.payload_length} bytes but the payload "
+                             f"frame has {len(payload)}")
+    return Frames(header, _utf8(parts[1], "namespace"), _utf8(parts[2], "topic"),
+                  _utf8(parts[3], "username"), payload, bytes(parts[5]))
+
+
+@dataclass(frozen=True)
+class Ext:
+    """The MSG ``ext`` frame: per-topic sequence and broker receive time (µs since the epoch)."""
+    seq: int
+    broker_time_us: int
+
+    def encode(self) -> bytes:
+        return _EXT.pack(self.seq, self.broker_time_us)
+
+    @classmethod
+    def decode(cls, b: bytes) -> "Ext":
+        if len(b) != EXT_LEN:
+            raise DecodeError(9, f"ext frame must be 16 bytes, got {len(b)}")
+        return cls(*_EXT.unpack(b))
+
+
+# ---- names and wildcards (design.md §3.4) ---------------------------------------------------
+
+_LEVEL = re.compile(r"[A-Za-z0-9_]{1,32}")
+MAX_LEVELS = 3
+RESERVED_NAMESPACE = "system"
+
+
+def _is_level(s: str) -> bool:
+    return _LEVEL.fullmatch(s) is not None
+
+
+def validate_namespace(ns: str) -> None:
+    """``^[A-Za-z0-9_]{1,32}$`` and not ``system``; raises :class:`TopicFormatError`."""
+    if not isinstance(ns, str) or not _is_level(ns):
+        raise TopicFormatError(f"invalid namespace {ns!r}: use 1-32 of [A-Za-z0-9_]")
+    if ns == RESERVED_NAMESPACE:
+        raise TopicFormatError("namespace 'system' is reserved")
+
+
+def validate_topic(topic: str) -> None:
+    """1-3 levels separated by ``.``, each ``[A-Za-z0-9_]{1,32}``."""
+    if not isinstance(topic, str):
+        raise TopicFormatError(f"invalid topic {topic!r}")
+    levels = topic.split(".")
+    if len(levels) > MAX_LEVELS or not all(_is_level(x) for x in levels):
+        raise TopicFormatError(
+            f"invalid topic {topic!r}: 1-3 levels separated by '.', each 1-32 of [A-Za-z0-9_]")
+
+
+class Pattern:
+    """A validated subscription pattern: ``*`` is exactly one level, ``>`` (last level only)
+    one or more levels."""
+
+    __slots__ = ("text", "_levels")
+
+    def __init__(self, text: str):
+        if not isinstance(text, str):
+            raise TopicFormatError(f"invalid pattern {text!r}")
+        parts = text.split(".")
+        bad = TopicFormatError(
+            f"invalid pattern {text!r}: 1-3 levels of [A-Za-z0-9_]{{1,32}}, '*' for one level, "
+            f"'>' only as the last level")
+        if len(parts) > MAX_LEVELS:
+            raise bad
+        for i, p in enumerate(parts):
+            if p == "*" or (p == ">" and i == len(parts) - 1) or _is_level(p):
+                continue
+            raise bad
+        self.text = text
+        self._levels = tuple(parts)
+
+    @property
+    def is_literal(self) -> bool:
+        return all(p not in ("*", ">") for p in self._levels)
+
+    def matches(self, topic: str) -> bool:
+        t = topic.split(".")
+        n = len(t)
+        for i, level in enumerate(self._levels):
+            if level == ">":
+                return n > i
+            if i >= n:
+                return False
+            if level != "*" and level != t[i]:
+                return False
+        return n == len(self._levels)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Pattern) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return f"Pattern({self.text!r})"
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def validate_pattern(p: str) -> None:
+    Pattern(p)

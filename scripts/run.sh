@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Sets up what is missing, builds the broker in release mode and runs it on
+# the embedded defaults (ports 5555/5556, SQLite ./pulsemq.db). Extra
+# arguments go to pulsemq, e.g. scripts/run.sh --pub-port 6000
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/setup.sh"
+need_build
+need_ui
+build_ui
+cd "$ROOT"
+cargo build --release -p pulsemq
+exec "$ROOT/target/release/pulsemq" "$@"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Sets up what is missing and runs every test suite: Rust unit and
+# end-to-end tests (real broker, real TCP), then the Python SDK's tests
+# against the same broker binary.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/setup.sh"
+cd "$ROOT"
+
+need_build
+say "Rust: cargo test (all default members: shared, server, client, e2e)"
+cargo test --no-fail-fast 2>&1
+
+if [ -f "$ROOT/python/pyproject.toml" ]; then
+  need_python
+  cargo build -p pulsemq
+  say "Python: pytest python/tests"
+  PULSEMQ_BIN="$ROOT/target/debug/pulsemq" "$VENV/bin/python" -m pytest -q python/tests
+fi
+
+# The console in headless Chromium against the real broker (debug build:
+# rust-embed reads frontend/dist from disk, so no release build is needed).
+need_ui
+need_browser
+build_ui
+cargo build -p pulsemq
+say "Browser: node --test tests/browser"
+(cd "$ROOT/tests/browser" && PULSEMQ_BIN="$ROOT/target/debug/pulsemq" node --test --test-concurrency=1 console.test.mjs)
