@@ -1,47 +1,38 @@
-//! Publishes K-line ticks.
+//! README §1.3 — a publisher sending K-line data as BYTES, one per second.
 //!
-//! `cargo run -p pulsemq-client --example publisher -- HOST PUB_PORT SUB_PORT USER TOKEN [NAMESPACE] [TOPIC] [COUNT]`
+//! `cargo run -p pulsemq-client --example publisher [COUNT]` (default 100).
+//! Connection settings: environment, see `examples/common/mod.rs`.
 
-use std::time::Duration;
+mod common;
 
-use pulsemq_client::{Client, ClientOptions, Format};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use pulsemq_client::Client;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.len() < 5 {
-        eprintln!("usage: publisher HOST PUB_PORT SUB_PORT USER TOKEN [NAMESPACE] [TOPIC] [COUNT]");
-        std::process::exit(2);
-    }
-    let opts = ClientOptions::new(
-        &args[0],
-        args[1].parse()?,
-        args[2].parse()?,
-        &args[3],
-        &args[4],
-    );
-    let namespace = args.get(5).map(String::as_str).unwrap_or("market_data");
-    let topic = args
-        .get(6)
-        .map(String::as_str)
-        .unwrap_or("sz000651.kline.1m");
-    let count: u32 = args.get(7).map(|c| c.parse()).transpose()?.unwrap_or(10);
-
-    let client = Client::connect(opts).await?;
+    let count: u32 = std::env::args().nth(1).map(|c| c.parse()).transpose()?.unwrap_or(100);
+    let ns = common::namespace();
+    let client = Client::connect(common::options()).await?;
+    println!("publisher connected");
     for i in 0..count {
-        let body = format!(
-            r#"{{"symbol":"sz000651","close":{:.2},"i":{i}}}"#,
-            10.0 + f64::from(i) / 100.0
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
+        let f = f64::from(i) * 0.01;
+        let kline = format!(
+            r#"{{"symbol":"sz000651","type":"kline_1m","open":{:.2},"high":{:.2},"low":{:.2},"close":{:.2},"volume":{},"timestamp":{now}}}"#,
+            10.5 + f,
+            10.6 + f,
+            10.4 + f,
+            10.55 + f,
+            10_000 + i * 100
         );
-        let ack = client
-            .publish(namespace, topic, Format::String, body)
-            .await?;
-        println!(
-            "published #{i} to {namespace}/{topic} (request {})",
-            ack.request_id
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        client.publish_payload(&ns, "sz000651.kline.1m", kline.into_bytes()).await?;
+        println!("sent K-line #{}", i + 1);
+        if i + 1 < count {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
+    println!("done");
     client.close().await;
     Ok(())
 }

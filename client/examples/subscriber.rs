@@ -1,44 +1,25 @@
-//! Subscribes to a pattern and prints what arrives.
+//! README §1.4 — a subscriber receiving every K-line period of sz000651
+//! (`sz000651.kline.>`) until Ctrl-C.
 //!
-//! `cargo run -p pulsemq-client --example subscriber -- HOST PUB_PORT SUB_PORT USER TOKEN [NAMESPACE] [PATTERN]`
+//! `cargo run -p pulsemq-client --example subscriber [PATTERN]`.
+//! Connection settings: environment, see `examples/common/mod.rs`.
 
-use pulsemq_client::{Client, ClientOptions};
+mod common;
+
+use pulsemq_client::Client;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.len() < 5 {
-        eprintln!("usage: subscriber HOST PUB_PORT SUB_PORT USER TOKEN [NAMESPACE] [PATTERN]");
-        std::process::exit(2);
-    }
-    let opts = ClientOptions::new(
-        &args[0],
-        args[1].parse()?,
-        args[2].parse()?,
-        &args[3],
-        &args[4],
-    );
-    let namespace = args.get(5).map(String::as_str).unwrap_or("market_data");
-    let pattern = args
-        .get(6)
-        .map(String::as_str)
-        .unwrap_or("sz000651.kline.>");
-
-    let client = Client::connect(opts).await?;
-    let mut sub = client.subscribe(namespace, pattern).await?;
-    println!("subscribed to {namespace}/{pattern}; Ctrl-C to stop");
+    let pattern = std::env::args().nth(1).unwrap_or_else(|| "sz000651.kline.>".into());
+    let ns = common::namespace();
+    let client = Client::connect(common::options()).await?;
+    let mut sub = client.subscribe(&ns, &pattern).await?;
+    println!("subscribed to {ns}/{pattern}; Ctrl-C to stop");
     loop {
         tokio::select! {
             msg = sub.next() => match msg {
-                Some(m) => println!(
-                    "{}/{} seq={} from {}{}: {}",
-                    m.namespace,
-                    m.topic,
-                    m.seq,
-                    m.publisher,
-                    if m.snapshot { " (snapshot)" } else { "" },
-                    m.as_str().unwrap_or("<binary>")
-                ),
+                Some(m) => println!("[{}] {}: {} bytes (seq {}, from {})",
+                    m.namespace, m.topic, m.payload.len(), m.seq, m.publisher),
                 None => break,
             },
             _ = tokio::signal::ctrl_c() => break,

@@ -5,14 +5,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pulsemq_shared::payloads::{NamespaceInfo, PermissionInfo, QueryRequest, PUB_OK};
-use pulsemq_shared::{validate_namespace, validate_topic, Format, MsgType, Pattern};
+use pulsemq_shared::{validate_namespace, validate_topic, Compression, Format, MsgType, Pattern};
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::compression::maybe_compress;
 use crate::dispatch::LocalSub;
 use crate::error::{ClientError, Result};
+use crate::events::Events;
 use crate::io_thread::{self, Command, IoThread, Parts};
 use crate::options::ClientOptions;
+use crate::payload::Payload;
 use crate::stats::{AsyncError, ClientStats, SessionInfo, Telemetry};
 use crate::subscription::Subscription;
 use crate::wire::{self, WireFrames};
@@ -22,6 +25,54 @@ use crate::wire::{self, WireFrames};
 pub struct PublishAck {
     /// Request id the publish carried.
     pub request_id: u32,
+    /// Compression actually applied on the wire (`None` when below the
+    /// threshold, not requested, or not worth it).
+    pub compression: Option<Compression>,
+    /// Bytes sent as payload (after compression).
+    pub wire_size: usize,
+}
+
+/// Per-publish choices for [`Client::publish_with`].
+///
+/// ```
+/// use pulsemq_client::{Compression, PublishOptions};
+/// let o = PublishOptions::new().compression(Compression::Zstd).threshold(512);
+/// assert_eq!(o.compression, Some(Compression::Zstd));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PublishOptions {
+    /// Algorithm to compress with (`None` = send as is).
+    pub compression: Option<Compression>,
+    /// Payloads smaller than this are sent uncompressed.
+    pub threshold: usize,
+    /// Fire and forget (NO_ACK): return once queued; the broker answers only
+    /// failures, which surface through [`Client::take_async_errors`].
+    pub no_ack: bool,
+}
+
+impl PublishOptions {
+    /// No compression, waits for the ACK.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Compresses with `algo` (above [`PublishOptions::threshold`]).
+    pub fn compression(mut self, algo: Compression) -> Self {
+        self.compression = Some(algo);
+        self
+    }
+
+    /// Sets [`PublishOptions::threshold`].
+    pub fn threshold(mut self, bytes: usize) -> Self {
+        self.threshold = bytes;
+        self
+    }
+
+    /// Sets [`PublishOptions::no_ack`].
+    pub fn no_ack(mut self, on: bool) -> Self {
+        self.no_ack = on;
+        self
+    }
 }
 
 /// The API side of the channel to the I/O thread.
@@ -52,10 +103,7 @@ impl Shared {
 
     /// Queues a data command, waiting for room (back-pressure).
     async fn send(&self, c: Command) -> Result<()> {
-        self.data_tx
-            .send(c)
-            .await
-            .map_err(|_| ClientError::Disconnected)?;
+        self.data_tx.send(c).await.map_err(|_| ClientError::Disconnected)?;
         self.wake();
         Ok(())
     }
@@ -126,9 +174,7 @@ fn check_publish(namespace: &str, topic: &str, format: Format, payload: &[u8]) -
     validate_topic(topic)?;
     format.check_size(payload.len())?;
     if format == Format::String && std::str::from_utf8(payload).is_err() {
-        return Err(ClientError::InvalidPayload(
-            "STRING payload is not valid UTF-8".into(),
-        ));
+        return Err(ClientError::InvalidPayload("STRING payload is not valid UTF-8".into()));
     }
     Ok(())
 }
@@ -139,33 +185,19 @@ impl Client {
     /// [`ClientError::AttachFailed`], [`ClientError::ConnectionLimit`],
     /// [`ClientError::Timeout`] (no broker within `connect_timeout`), …
     pub async fn connect(opts: ClientOptions) -> Result<Client> {
-        let (cmd, dlv, pull, push) = io_thread::open_sockets(&opts)?;
+        let io_thread::OpenSockets { cmd, dlv, mon, pull, push } = io_thread::open_sockets(&opts)?;
         let (data_tx, data_rx) = mpsc::channel(opts.command_capacity.max(1));
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let tel = Arc::new(Telemetry::new());
         let (ready_tx, ready_rx) = oneshot::channel();
-        let parts = Parts {
-            cmd,
-            dlv,
-            wake: pull,
-            data_rx,
-            ctl_rx,
-        };
+        let parts = Parts { cmd, dlv, wake: pull, mon, data_rx, ctl_rx };
         let io = IoThread::new(opts.clone(), parts, tel.clone(), ready_tx);
         std::thread::Builder::new()
             .name("pulsemq-client-io".into())
             .spawn(move || io.run())
             .map_err(|e| ClientError::Io(format!("cannot start the I/O thread: {e}")))?;
-        let shared = Arc::new(Shared {
-            data_tx,
-            ctl_tx,
-            wake: Mutex::new(push),
-            tel,
-            next_local: AtomicU64::new(1),
-        });
-        let client = Client {
-            inner: Arc::new(Inner { shared, opts }),
-        };
+        let shared = Arc::new(Shared { data_tx, ctl_tx, wake: Mutex::new(push), tel, next_local: AtomicU64::new(1) });
+        let client = Client { inner: Arc::new(Inner { shared, opts }) };
         // The I/O thread enforces connect_timeout; this is only a backstop.
         let backstop = client.inner.opts.connect_timeout * 2 + Duration::from_secs(1);
         match tokio::time::timeout(backstop, ready_rx).await {
@@ -183,14 +215,7 @@ impl Client {
     /// Sends prepared frames and waits for the ACK body.
     async fn request(&self, id: u32, frames: WireFrames, publish: bool) -> Result<Vec<u8>> {
         let (tx, rx) = oneshot::channel();
-        self.shared()
-            .send(Command::Send {
-                id,
-                frames,
-                reply: Some(tx),
-                publish,
-            })
-            .await?;
+        self.shared().send(Command::Send { id, frames, reply: Some(tx), publish, resent: false }).await?;
         rx.await.map_err(|_| ClientError::Disconnected)?
     }
 
@@ -200,7 +225,7 @@ impl Client {
 
     /// Publishes `payload` to `namespace`/`topic` and waits for the broker's
     /// PUB_OK. Calls from many tasks are pipelined: each waits only for its
-    /// own ACK.
+    /// own ACK. Compression follows [`ClientOptions::compression`].
     ///
     /// Names and the format's size limit are checked first
     /// ([`ClientError::InvalidName`], [`ClientError::TooLarge`]); a STRING
@@ -212,13 +237,62 @@ impl Client {
         format: Format,
         payload: impl Into<Vec<u8>>,
     ) -> Result<PublishAck> {
-        let payload = payload.into();
-        check_publish(namespace, topic, format, &payload)?;
-        let id = self.next_id();
-        let frames = wire::publish(id, namespace, topic, format, 0, payload);
+        let opts = self.default_publish_options();
+        self.publish_with(namespace, topic, Payload::raw(format, payload), opts).await
+    }
+
+    /// Publishes an encoded [`Payload`] (text, bytes, records, Arrow) with
+    /// the client's default compression, waiting for the ACK.
+    pub async fn publish_payload(
+        &self,
+        namespace: &str,
+        topic: &str,
+        payload: impl Into<Payload>,
+    ) -> Result<PublishAck> {
+        let opts = self.default_publish_options();
+        self.publish_with(namespace, topic, payload.into(), opts).await
+    }
+
+    /// Publishes with explicit [`PublishOptions`] (compression, NO_ACK).
+    ///
+    /// The format's limit applies to the payload *before* compression (the
+    /// receiver must be able to inflate it); it is checked here, before
+    /// anything is sent. With `no_ack` the call returns once the message is
+    /// queued.
+    pub async fn publish_with(
+        &self,
+        namespace: &str,
+        topic: &str,
+        payload: Payload,
+        opts: PublishOptions,
+    ) -> Result<PublishAck> {
+        let (format, bytes) = payload.into_parts();
+        check_publish(namespace, topic, format, &bytes)?;
+        let (bytes, bits) = maybe_compress(opts.compression, opts.threshold, bytes)?;
+        let ack = PublishAck {
+            request_id: self.next_id(),
+            compression: Compression::from_flags(bits).ok().flatten(),
+            wire_size: bytes.len(),
+        };
+        let id = ack.request_id;
+        if opts.no_ack {
+            let frames =
+                wire::publish(id, namespace, topic, format, bits | pulsemq_shared::header::flags::NO_ACK, bytes);
+            self.shared().send(Command::Send { id, frames, reply: None, publish: true, resent: false }).await?;
+            return Ok(ack);
+        }
+        let frames = wire::publish(id, namespace, topic, format, bits, bytes);
         let body = self.request(id, frames, true).await?;
         wire::expect_status(&body, PUB_OK)?;
-        Ok(PublishAck { request_id: id })
+        Ok(ack)
+    }
+
+    fn default_publish_options(&self) -> PublishOptions {
+        PublishOptions {
+            compression: self.inner.opts.compression,
+            threshold: self.inner.opts.compression_threshold,
+            no_ack: false,
+        }
     }
 
     /// Publishes without waiting for the broker (NO_ACK): returns the
@@ -235,26 +309,15 @@ impl Client {
         format: Format,
         payload: impl Into<Vec<u8>>,
     ) -> Result<u32> {
-        let payload = payload.into();
-        check_publish(namespace, topic, format, &payload)?;
-        let id = self.next_id();
-        let frames = wire::publish(
-            id,
-            namespace,
-            topic,
-            format,
-            pulsemq_shared::header::flags::NO_ACK,
-            payload,
-        );
-        self.shared()
-            .send(Command::Send {
-                id,
-                frames,
-                reply: None,
-                publish: true,
-            })
-            .await?;
-        Ok(id)
+        let opts = self.default_publish_options().no_ack(true);
+        self.publish_with(namespace, topic, Payload::raw(format, payload), opts).await.map(|a| a.request_id)
+    }
+
+    /// A new stream of connection and data-quality [`Events`](crate::Event)
+    /// (disconnects, reconnects, sequence gaps, slow subscriptions). Each
+    /// call gets its own stream, receiving events from now on.
+    pub fn events(&self) -> Events {
+        Events::new(self.shared().tel.listen(self.inner.opts.events_capacity))
     }
 
     /// Subscribes to the topics of `namespace` matching `pattern` (`*` = one
@@ -268,49 +331,22 @@ impl Client {
     /// message of every matching topic (its last-value cache); those
     /// messages have [`Message::snapshot`](crate::Message::snapshot) set. Replayed
     /// messages go only to subscriptions that asked for a snapshot.
-    pub async fn subscribe_with_snapshot(
-        &self,
-        namespace: &str,
-        pattern: &str,
-    ) -> Result<Subscription> {
+    pub async fn subscribe_with_snapshot(&self, namespace: &str, pattern: &str) -> Result<Subscription> {
         self.subscribe_inner(namespace, pattern, true).await
     }
 
-    async fn subscribe_inner(
-        &self,
-        namespace: &str,
-        pattern: &str,
-        snapshot: bool,
-    ) -> Result<Subscription> {
+    async fn subscribe_inner(&self, namespace: &str, pattern: &str, snapshot: bool) -> Result<Subscription> {
         validate_namespace(namespace)?;
         let pattern = Pattern::parse(pattern)?;
         let shared = self.shared();
         let (tx, rx) = mpsc::channel(self.inner.opts.subscription_capacity.max(1));
         let dropped = Arc::new(AtomicU64::new(0));
         let id = shared.next_local.fetch_add(1, Ordering::Relaxed);
-        let local = LocalSub {
-            id,
-            tx,
-            dropped: dropped.clone(),
-            snapshot,
-        };
+        let local = LocalSub { id, tx, dropped: dropped.clone(), snapshot, dropping: Default::default() };
         // Built before sending, so that a cancelled call unsubscribes on drop.
-        let sub = Subscription::new(
-            id,
-            namespace.to_owned(),
-            pattern.to_string(),
-            rx,
-            dropped,
-            shared.clone(),
-        );
+        let sub = Subscription::new(id, namespace.to_owned(), pattern.to_string(), rx, dropped, shared.clone());
         let (reply, done) = oneshot::channel();
-        shared.send_ctl(Command::Subscribe {
-            namespace: namespace.to_owned(),
-            pattern,
-            snapshot,
-            local,
-            reply,
-        })?;
+        shared.send_ctl(Command::Subscribe { namespace: namespace.to_owned(), pattern, snapshot, local, reply })?;
         match done.await {
             Ok(Ok(())) => Ok(sub),
             Ok(Err(e)) => {
@@ -345,10 +381,7 @@ impl Client {
     /// Topics of one namespace, sorted by name.
     pub async fn query_topics(&self, namespace: &str) -> Result<Vec<String>> {
         validate_namespace(namespace)?;
-        self.query(QueryRequest::Topics {
-            namespace: namespace.to_owned(),
-        })
-        .await
+        self.query(QueryRequest::Topics { namespace: namespace.to_owned() }).await
     }
 
     /// This user's type and role per namespace.
@@ -360,8 +393,7 @@ impl Client {
     pub async fn ping(&self) -> Result<Duration> {
         let id = self.next_id();
         let start = Instant::now();
-        self.request(id, wire::control(MsgType::Ping, id), false)
-            .await?;
+        self.request(id, wire::control(MsgType::Ping, id), false).await?;
         Ok(start.elapsed())
     }
 
@@ -371,11 +403,7 @@ impl Client {
     /// again, or on another clone, does nothing.
     pub async fn close(&self) {
         let (tx, rx) = oneshot::channel();
-        if self
-            .shared()
-            .send_ctl(Command::Close { reply: Some(tx) })
-            .is_ok()
-        {
+        if self.shared().send_ctl(Command::Close { reply: Some(tx) }).is_ok() {
             let _ = rx.await;
         }
     }
@@ -402,6 +430,11 @@ impl Client {
         self.session().is_some()
     }
 
+    /// Records a failure nobody awaits (background work of the blocking API).
+    pub(crate) fn push_async_error(&self, e: ClientError) {
+        self.shared().tel.push_error(0, e);
+    }
+
     /// The options this client was created with.
     pub fn options(&self) -> &ClientOptions {
         &self.inner.opts
@@ -415,23 +448,11 @@ mod tests {
     #[test]
     fn publish_checks() {
         assert!(check_publish("md", "a.b", Format::Bytes, b"x").is_ok());
-        assert!(matches!(
-            check_publish("system", "a", Format::Bytes, b"x"),
-            Err(ClientError::InvalidName(_))
-        ));
-        assert!(matches!(
-            check_publish("md", "a.*", Format::Bytes, b"x"),
-            Err(ClientError::InvalidName(_))
-        ));
-        assert!(matches!(
-            check_publish("md", "a", Format::String, &[0xff]),
-            Err(ClientError::InvalidPayload(_))
-        ));
+        assert!(matches!(check_publish("system", "a", Format::Bytes, b"x"), Err(ClientError::InvalidName(_))));
+        assert!(matches!(check_publish("md", "a.*", Format::Bytes, b"x"), Err(ClientError::InvalidName(_))));
+        assert!(matches!(check_publish("md", "a", Format::String, &[0xff]), Err(ClientError::InvalidPayload(_))));
         let big = vec![b'a'; Format::String.limit() + 1];
-        assert!(matches!(
-            check_publish("md", "a", Format::String, &big),
-            Err(ClientError::TooLarge { .. })
-        ));
+        assert!(matches!(check_publish("md", "a", Format::String, &big), Err(ClientError::TooLarge { .. })));
         let exact = vec![b'a'; Format::String.limit()];
         assert!(check_publish("md", "a", Format::String, &exact).is_ok());
     }

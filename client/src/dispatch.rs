@@ -32,6 +32,9 @@ pub(crate) struct LocalSub {
     pub dropped: Arc<AtomicU64>,
     /// Wants messages replayed from the last-value cache.
     pub snapshot: bool,
+    /// Its channel was full at the last delivery (one slow-consumer event
+    /// per episode, not one per dropped message).
+    pub dropping: std::cell::Cell<bool>,
 }
 
 #[derive(Debug)]
@@ -51,12 +54,14 @@ pub(crate) enum AddOutcome {
 }
 
 /// Counts from one dispatch.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Dispatched {
     /// Local subscriptions that received the message.
     pub delivered: u32,
     /// Local subscriptions whose channel was full.
     pub dropped: u32,
+    /// Subscriptions that just started dropping: (pattern, dropped so far).
+    pub newly_slow: Vec<(String, u64)>,
 }
 
 /// Every local subscription, grouped by namespace then wire pattern.
@@ -69,23 +74,14 @@ impl SubTable {
     /// Registers a local subscription. It receives matching messages from now
     /// on, even before the broker's SUB_OK arrives (snapshot messages can
     /// overtake the ACK, which travels on the other socket).
-    pub(crate) fn add(
-        &mut self,
-        namespace: &str,
-        pattern: &Pattern,
-        local: LocalSub,
-    ) -> AddOutcome {
+    pub(crate) fn add(&mut self, namespace: &str, pattern: &Pattern, local: LocalSub) -> AddOutcome {
         let text = pattern.to_string();
         let subs = self.by_ns.entry(namespace.to_owned()).or_default();
         if let Some(w) = subs.iter_mut().find(|w| w.pattern_text == text) {
             w.locals.push(local);
             return AddOutcome::Joined;
         }
-        subs.push(WireSub {
-            pattern_text: text,
-            pattern: pattern.clone(),
-            locals: vec![local],
-        });
+        subs.push(WireSub { pattern_text: text, pattern: pattern.clone(), locals: vec![local] });
         AddOutcome::FirstForKey
     }
 
@@ -94,10 +90,7 @@ impl SubTable {
     pub(crate) fn remove(&mut self, id: LocalId) -> Option<(String, String)> {
         let mut emptied = None;
         for (ns, subs) in self.by_ns.iter_mut() {
-            if let Some(wi) = subs
-                .iter()
-                .position(|w| w.locals.iter().any(|l| l.id == id))
-            {
+            if let Some(wi) = subs.iter().position(|w| w.locals.iter().any(|l| l.id == id)) {
                 let w = &mut subs[wi];
                 w.locals.retain(|l| l.id != id);
                 if w.locals.is_empty() {
@@ -116,11 +109,8 @@ impl SubTable {
     }
 
     /// True when the key has local subscriptions.
-    #[cfg(test)]
     pub(crate) fn has_key(&self, namespace: &str, pattern: &str) -> bool {
-        self.by_ns
-            .get(namespace)
-            .is_some_and(|s| s.iter().any(|w| w.pattern_text == pattern))
+        self.by_ns.get(namespace).is_some_and(|s| s.iter().any(|w| w.pattern_text == pattern))
     }
 
     /// Every (namespace, pattern) that must be subscribed on the wire, sorted.
@@ -128,13 +118,15 @@ impl SubTable {
         let mut keys: Vec<(String, String)> = self
             .by_ns
             .iter()
-            .flat_map(|(ns, subs)| {
-                subs.iter()
-                    .map(move |w| (ns.clone(), w.pattern_text.clone()))
-            })
+            .flat_map(|(ns, subs)| subs.iter().map(move |w| (ns.clone(), w.pattern_text.clone())))
             .collect();
         keys.sort();
         keys
+    }
+
+    /// True when some local subscription's pattern matches the topic.
+    pub(crate) fn matches_any(&self, namespace: &str, topic: &str) -> bool {
+        self.by_ns.get(namespace).is_some_and(|s| s.iter().any(|w| w.pattern.matches(topic)))
     }
 
     /// Number of local subscriptions.
@@ -159,10 +151,16 @@ impl SubTable {
                     continue;
                 }
                 match l.tx.try_send(msg.clone()) {
-                    Ok(()) => out.delivered += 1,
+                    Ok(()) => {
+                        out.delivered += 1;
+                        l.dropping.set(false);
+                    }
                     Err(mpsc::error::TrySendError::Full(_)) => {
-                        l.dropped.fetch_add(1, Ordering::Relaxed);
+                        let n = l.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                         out.dropped += 1;
+                        if !l.dropping.replace(true) {
+                            out.newly_slow.push((w.pattern_text.clone(), n));
+                        }
                     }
                     // The Subscription was dropped; its removal is on its way.
                     Err(mpsc::error::TrySendError::Closed(_)) => {}
@@ -181,15 +179,7 @@ mod tests {
 
     fn local(id: LocalId, cap: usize, snapshot: bool) -> (LocalSub, mpsc::Receiver<Message>) {
         let (tx, rx) = mpsc::channel(cap);
-        (
-            LocalSub {
-                id,
-                tx,
-                dropped: Arc::new(AtomicU64::new(0)),
-                snapshot,
-            },
-            rx,
-        )
+        (LocalSub { id, tx, dropped: Arc::new(AtomicU64::new(0)), snapshot, dropping: Default::default() }, rx)
     }
 
     fn msg(ns: &str, topic: &str) -> Message {
@@ -198,6 +188,7 @@ mod tests {
             topic: topic.into(),
             publisher: "p".into(),
             format: Format::Bytes,
+            compression: None,
             flags: 0,
             timestamp_ms: 0,
             seq: 1,
@@ -223,10 +214,7 @@ mod tests {
         let (b, mut rb) = local(2, 100, false);
         let (c, mut rc) = local(3, 100, false);
         let (d, mut rd) = local(4, 100, false);
-        assert_eq!(
-            t.add("md", &p("sz000651.kline.>"), a),
-            AddOutcome::FirstForKey
-        );
+        assert_eq!(t.add("md", &p("sz000651.kline.>"), a), AddOutcome::FirstForKey);
         assert_eq!(t.add("md", &p("*.kline.1m"), b), AddOutcome::FirstForKey);
         assert_eq!(t.add("md", &p("sz000651.kline.>"), c), AddOutcome::Joined);
         assert_eq!(t.add("other", &p(">"), d), AddOutcome::FirstForKey);
@@ -240,18 +228,9 @@ mod tests {
         ] {
             t.dispatch(&msg(ns, topic));
         }
-        assert_eq!(
-            drain(&mut ra),
-            ["md/sz000651.kline.1m", "md/sz000651.kline.5m"]
-        );
-        assert_eq!(
-            drain(&mut rb),
-            ["md/sz000651.kline.1m", "md/sz000001.kline.1m"]
-        );
-        assert_eq!(
-            drain(&mut rc),
-            ["md/sz000651.kline.1m", "md/sz000651.kline.5m"]
-        );
+        assert_eq!(drain(&mut ra), ["md/sz000651.kline.1m", "md/sz000651.kline.5m"]);
+        assert_eq!(drain(&mut rb), ["md/sz000651.kline.1m", "md/sz000001.kline.1m"]);
+        assert_eq!(drain(&mut rc), ["md/sz000651.kline.1m", "md/sz000651.kline.5m"]);
         assert_eq!(drain(&mut rd), ["other/sz000651.kline.1m"]);
         assert_eq!(t.len(), 4);
         assert_eq!(
@@ -294,17 +273,12 @@ mod tests {
             let d = t.dispatch(&msg("md", &format!("t{i}")));
             total.delivered += d.delivered;
             total.dropped += d.dropped;
+            total.newly_slow.extend(d.newly_slow);
         }
         assert_eq!(drain(&mut rs).len(), 2);
         assert_eq!(drain(&mut rf).len(), 10);
         assert_eq!(slow_dropped.load(Ordering::Relaxed), 8);
-        assert_eq!(
-            total,
-            Dispatched {
-                delivered: 12,
-                dropped: 8
-            }
-        );
+        assert_eq!(total, Dispatched { delivered: 12, dropped: 8, newly_slow: vec![(">".to_string(), 1)] });
     }
 
     #[test]

@@ -64,9 +64,15 @@ pub enum ClientError {
     /// No reply within the configured timeout.
     #[error("no reply within {0:?}")]
     Timeout(Duration),
-    /// The client is closed, or its I/O thread has stopped.
+    /// The client is closed, or its I/O thread has stopped (closed by the
+    /// application, or reconnection gave up).
     #[error("client is disconnected")]
     Disconnected,
+    /// The connection dropped while this request was in flight and no reply
+    /// came: the broker may or may not have processed it (a publish may
+    /// have been delivered). The client itself reconnects.
+    #[error("connection lost while the request was in flight")]
+    ConnectionLost,
     /// The broker sent something this client cannot understand.
     #[error("protocol error: {0}")]
     Protocol(String),
@@ -92,10 +98,7 @@ impl ClientError {
             Some(ErrorCode::SubscriptionLimit) => ClientError::SubscriptionLimit(msg),
             Some(ErrorCode::AttachFailed) => ClientError::AttachFailed(msg),
             Some(ErrorCode::RateLimited) => ClientError::RateLimited(msg),
-            _ => ClientError::Broker {
-                code: body.error_code,
-                message: msg,
-            },
+            _ => ClientError::Broker { code: body.error_code, message: msg },
         }
     }
 
@@ -106,9 +109,7 @@ impl ClientError {
             ClientError::NotAuthenticated(_) => ErrorCode::NotAuthenticated,
             ClientError::PermissionDenied(_) => ErrorCode::PermissionDenied,
             ClientError::InvalidName(_) => ErrorCode::InvalidName,
-            ClientError::TooLarge { .. } | ClientError::InvalidPayload(_) => {
-                ErrorCode::PayloadInvalid
-            }
+            ClientError::TooLarge { .. } | ClientError::InvalidPayload(_) => ErrorCode::PayloadInvalid,
             ClientError::ConnectionLimit(_) => ErrorCode::ConnectionLimit,
             ClientError::SubscriptionLimit(_) => ErrorCode::SubscriptionLimit,
             ClientError::AttachFailed(_) => ErrorCode::AttachFailed,
@@ -122,15 +123,7 @@ impl ClientError {
 impl From<ProtocolError> for ClientError {
     fn from(e: ProtocolError) -> Self {
         match e {
-            ProtocolError::TooLarge {
-                format,
-                size,
-                limit,
-            } => ClientError::TooLarge {
-                format,
-                size,
-                limit,
-            },
+            ProtocolError::TooLarge { format, size, limit } => ClientError::TooLarge { format, size, limit },
             ProtocolError::Namespace(_)
             | ProtocolError::ReservedNamespace
             | ProtocolError::Topic(_)
@@ -150,25 +143,13 @@ mod tests {
             let e = ClientError::from_error_body(&ErrorBody::new(code, "x"));
             assert_eq!(e.code(), Some(code), "{e:?}");
         }
-        let unknown = ClientError::from_error_body(&ErrorBody {
-            error_code: 77,
-            error_message: "?".into(),
-        });
-        assert_eq!(
-            unknown,
-            ClientError::Broker {
-                code: 77,
-                message: "?".into()
-            }
-        );
+        let unknown = ClientError::from_error_body(&ErrorBody { error_code: 77, error_message: "?".into() });
+        assert_eq!(unknown, ClientError::Broker { code: 77, message: "?".into() });
     }
 
     #[test]
     fn local_checks_use_the_broker_variants() {
-        let e: ClientError = pulsemq_shared::Format::String
-            .check_size(9000)
-            .unwrap_err()
-            .into();
+        let e: ClientError = pulsemq_shared::Format::String.check_size(9000).unwrap_err().into();
         assert!(matches!(e, ClientError::TooLarge { limit: 8192, .. }));
         let e: ClientError = pulsemq_shared::validate_topic("a..b").unwrap_err().into();
         assert!(matches!(e, ClientError::InvalidName(_)));

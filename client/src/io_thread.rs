@@ -18,12 +18,22 @@
 //! 4. flush queued frames, expire requests past their deadline, send a
 //!    heartbeat PING when due.
 //!
-//! Session state machine: `Authenticating → Attaching → Ready`. Commands
-//! that need a session wait in `held` until `Ready`. When a reply says
-//! "not authenticated" (broker restarted) the thread re-AUTHs, re-ATTACHes
-//! and re-SUBs every active (namespace, pattern) by itself, once per lost
-//! session (requests from the old session are failed, not retried).
-//! Issue 3 will add socket monitoring, re-creating sockets and back-off here.
+//! Session state machine: `Authenticating → Attaching → Ready`, and after a
+//! loss `Waiting → Authenticating → Attaching → Ready`. Commands that need a
+//! session wait in `held` until `Ready`; the data channel is not read while
+//! there is no session, so publishers feel back-pressure instead of
+//! filling memory.
+//!
+//! Losing the session: the command socket's monitor reports DISCONNECTED
+//! (broker restart, network cut), a heartbeat goes unanswered, or a reply
+//! says "not authenticated". The thread then waits for the link (the
+//! monitor's next HANDSHAKE_SUCCEEDED; ZeroMQ reconnects TCP by itself) and
+//! re-AUTHs at once, re-ATTACHes and re-SUBs every active (namespace,
+//! pattern). Failed attempts back off (`reconnect_initial_delay` doubling
+//! to `reconnect_max_delay`); after `reconnect_max_attempts` the client
+//! stops. Requests of the old session that the broker refused with "not
+//! authenticated" are sent again once; those that got no reply at all fail
+//! with `ConnectionLost` (the broker may have processed them).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,8 +44,12 @@ use pulsemq_shared::payloads::{ATTACH_OK, SUB_OK, UNSUB_OK};
 use pulsemq_shared::{ErrorCode, Format, MsgType, Pattern};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::backoff;
 use crate::dispatch::{AddOutcome, LocalId, LocalSub, SubTable};
 use crate::error::{ClientError, Result};
+use crate::events::Event;
+use crate::gaps::SeqTracker;
+use crate::monitor::{self, LinkEvent};
 use crate::options::ClientOptions;
 use crate::pending::{is_after, Pending};
 use crate::stats::{bump, SessionInfo, Telemetry};
@@ -66,6 +80,8 @@ pub(crate) enum Command {
         frames: WireFrames,
         reply: Option<ReplyTx>,
         publish: bool,
+        /// Already sent once in a session that was lost.
+        resent: bool,
     },
     /// Register a local subscription; SUB on the wire if its key is new (or a
     /// snapshot is wanted).
@@ -77,10 +93,7 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<()>>,
     },
     /// Remove a local subscription; UNSUB on the wire if it was the last of its key.
-    Unsubscribe {
-        local: LocalId,
-        reply: Option<oneshot::Sender<Result<()>>>,
-    },
+    Unsubscribe { local: LocalId, reply: Option<oneshot::Sender<Result<()>>> },
     /// Send BYE, wait briefly for its reply, stop.
     Close { reply: Option<oneshot::Sender<()>> },
 }
@@ -88,7 +101,13 @@ pub(crate) enum Command {
 /// Who waits for a reply.
 #[derive(Debug)]
 enum Waiter {
-    User(ReplyTx),
+    /// An API call; `resend` keeps a copy of the frames for a resend after
+    /// a lost session.
+    User {
+        tx: ReplyTx,
+        resend: Option<WireFrames>,
+        publish: bool,
+    },
     /// A SUB: local subscriptions to remove if it fails, and their callers.
     Subscribe {
         namespace: String,
@@ -104,6 +123,8 @@ enum Waiter {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    /// Session lost: waiting for the link or the next back-off deadline.
+    Waiting,
     Authenticating,
     Attaching,
     Ready,
@@ -115,6 +136,8 @@ pub(crate) struct Parts {
     pub cmd: zmq::Socket,
     pub dlv: zmq::Socket,
     pub wake: zmq::Socket,
+    /// Monitor of the command socket (PAIR).
+    pub mon: zmq::Socket,
     pub data_rx: mpsc::Receiver<Command>,
     pub ctl_rx: mpsc::UnboundedReceiver<Command>,
 }
@@ -136,34 +159,34 @@ pub(crate) fn routing_id() -> [u8; 16] {
 
 /// Creates the sockets: two DEALERs with their routing ids and an inproc
 /// PULL (returned with the PUSH end the API keeps for wake-ups).
-pub(crate) fn open_sockets(
-    opts: &ClientOptions,
-) -> Result<(zmq::Socket, zmq::Socket, zmq::Socket, zmq::Socket)> {
+pub(crate) fn open_sockets(opts: &ClientOptions) -> Result<OpenSockets> {
     static WAKE_SEQ: AtomicU64 = AtomicU64::new(0);
     let ctx = context();
-    let dealer = |port: u16| -> Result<zmq::Socket> {
+    let dealer = || -> Result<zmq::Socket> {
         let s = ctx.socket(zmq::DEALER)?;
         s.set_identity(&routing_id())?;
         s.set_linger(opts.linger.as_millis().min(i32::MAX as u128) as i32)?;
         s.set_sndhwm(opts.send_hwm)?;
         s.set_rcvhwm(opts.recv_hwm)?;
         s.set_maxmsgsize((Format::MAX_LIMIT + 64 * 1024) as i64)?;
+        // TCP reconnects stay quick (≤ 1 s apart) so a restarted broker is
+        // found within seconds; the session-level back-off is ours.
         s.set_reconnect_ivl(100)?;
-        s.set_reconnect_ivl_max(5_000)?;
+        s.set_reconnect_ivl_max(1_000)?;
         s.set_heartbeat_ivl(5_000)?;
         s.set_heartbeat_timeout(15_000)?;
         if opts.host.contains(':') {
             s.set_ipv6(true)?;
         }
-        s.connect(&opts.endpoint(port))?;
         Ok(s)
     };
-    let cmd = dealer(opts.pub_port)?;
-    let dlv = dealer(opts.sub_port)?;
-    let endpoint = format!(
-        "inproc://pulsemq-client-wake-{}",
-        WAKE_SEQ.fetch_add(1, Ordering::Relaxed)
-    );
+    let cmd = dealer()?;
+    let dlv = dealer()?;
+    // Watch before connecting, so the first handshake is seen too.
+    let mon = monitor::watch(&cmd)?;
+    cmd.connect(&opts.endpoint(opts.pub_port))?;
+    dlv.connect(&opts.endpoint(opts.sub_port))?;
+    let endpoint = format!("inproc://pulsemq-client-wake-{}", WAKE_SEQ.fetch_add(1, Ordering::Relaxed));
     let pull = ctx.socket(zmq::PULL)?;
     pull.set_linger(0)?;
     pull.bind(&endpoint)?;
@@ -171,8 +194,29 @@ pub(crate) fn open_sockets(
     push.set_linger(0)?;
     push.set_sndhwm(16)?;
     push.connect(&endpoint)?;
-    Ok((cmd, dlv, pull, push))
+    Ok(OpenSockets { cmd, dlv, mon, pull, push })
 }
+
+/// What [`open_sockets`] creates.
+pub(crate) struct OpenSockets {
+    pub cmd: zmq::Socket,
+    pub dlv: zmq::Socket,
+    pub mon: zmq::Socket,
+    pub pull: zmq::Socket,
+    pub push: zmq::Socket,
+}
+
+/// Re-establishing a lost session.
+#[derive(Debug, Clone, Copy)]
+struct Recovery {
+    /// Attempts used so far.
+    attempt: u32,
+    /// When the next attempt may start if the current one fails.
+    next_at: Instant,
+}
+
+/// Callers waiting on a SUB: local id and reply channel.
+type SubCallers = Vec<(LocalId, Option<oneshot::Sender<Result<()>>>)>;
 
 /// The I/O thread's state.
 pub(crate) struct IoThread {
@@ -180,6 +224,7 @@ pub(crate) struct IoThread {
     cmd: zmq::Socket,
     dlv: zmq::Socket,
     wake: zmq::Socket,
+    mon: zmq::Socket,
     data_rx: mpsc::Receiver<Command>,
     ctl_rx: mpsc::UnboundedReceiver<Command>,
     tel: Arc<Telemetry>,
@@ -202,6 +247,16 @@ pub(crate) struct IoThread {
     close_deadline: Option<Instant>,
     close_replies: Vec<oneshot::Sender<()>>,
     exit: bool,
+
+    /// The command socket has a live ZMTP connection (socket monitor).
+    link_up: bool,
+    /// Set while re-establishing a lost session.
+    recovery: Option<Recovery>,
+    /// Callers of SUBs refused with "not authenticated", waiting for the re-SUB.
+    orphan_subs: HashMap<(String, String), SubCallers>,
+    seqs: SeqTracker,
+    /// Wire subscriptions re-sent by the latest AUTH_OK.
+    resubscribed: usize,
 }
 
 impl IoThread {
@@ -216,6 +271,7 @@ impl IoThread {
             cmd: parts.cmd,
             dlv: parts.dlv,
             wake: parts.wake,
+            mon: parts.mon,
             data_rx: parts.data_rx,
             ctl_rx: parts.ctl_rx,
             tel,
@@ -234,6 +290,11 @@ impl IoThread {
             close_deadline: None,
             close_replies: Vec::new(),
             exit: false,
+            link_up: false,
+            recovery: None,
+            orphan_subs: HashMap::new(),
+            seqs: SeqTracker::default(),
+            resubscribed: 0,
         }
     }
 
@@ -244,15 +305,12 @@ impl IoThread {
         while !self.exit {
             let timeout = if more_work { 0 } else { self.poll_timeout_ms() };
             let want_out = !self.outq.is_empty();
-            let (wake_in, cmd_in, dlv_in) = {
+            let (wake_in, cmd_in, dlv_in, mon_in) = {
                 let mut items = [
                     self.wake.as_poll_item(zmq::POLLIN),
-                    self.cmd.as_poll_item(if want_out {
-                        zmq::POLLIN | zmq::POLLOUT
-                    } else {
-                        zmq::POLLIN
-                    }),
+                    self.cmd.as_poll_item(if want_out { zmq::POLLIN | zmq::POLLOUT } else { zmq::POLLIN }),
                     self.dlv.as_poll_item(zmq::POLLIN),
+                    self.mon.as_poll_item(zmq::POLLIN),
                 ];
                 match zmq::poll(&mut items, timeout) {
                     Ok(_) | Err(zmq::Error::EINTR) => {}
@@ -262,12 +320,13 @@ impl IoThread {
                         break;
                     }
                 }
-                (
-                    items[0].is_readable(),
-                    items[1].is_readable(),
-                    items[2].is_readable(),
-                )
+                (items[0].is_readable(), items[1].is_readable(), items[2].is_readable(), items[3].is_readable())
             };
+            if mon_in {
+                for ev in monitor::drain(&self.mon) {
+                    self.on_link(ev);
+                }
+            }
             if wake_in {
                 while self.wake.recv_msg(zmq::DONTWAIT).is_ok() {}
             }
@@ -294,6 +353,7 @@ impl IoThread {
             self.pending.next_deadline(),
             self.next_ping,
             self.close_deadline,
+            self.recovery.filter(|_| self.phase == Phase::Waiting).map(|r| r.next_at),
         ]
         .into_iter()
         .flatten()
@@ -301,10 +361,7 @@ impl IoThread {
             until = until.min(t);
         }
         // Round up so we do not spin just before a deadline.
-        let ms = until
-            .saturating_duration_since(now)
-            .as_micros()
-            .div_ceil(1000);
+        let ms = until.saturating_duration_since(now).as_micros().div_ceil(1000);
         ms as i64
     }
 
@@ -324,7 +381,8 @@ impl IoThread {
             }
         }
         for _ in 0..CMD_BATCH {
-            if self.outq.len() >= OUTQ_LIMIT || self.exit {
+            // Without a session, data waits in its channel (back-pressure).
+            if self.outq.len() >= OUTQ_LIMIT || self.exit || self.phase != Phase::Ready {
                 return false;
             }
             match self.data_rx.try_recv() {
@@ -343,47 +401,35 @@ impl IoThread {
         match self.phase {
             Phase::Ready => {}
             Phase::Closing => return fail_command(c, ClientError::Disconnected),
-            Phase::Authenticating | Phase::Attaching => {
+            Phase::Waiting | Phase::Authenticating | Phase::Attaching => {
                 self.held.push_back(c);
                 return;
             }
         }
         match c {
-            Command::Send {
-                id,
-                frames,
-                reply,
-                publish,
-            } => {
-                if publish {
+            Command::Send { id, frames, reply, publish, resent } => {
+                if publish && !resent {
                     bump(&self.tel.counters.published, 1);
                 }
                 if let Some(tx) = reply {
-                    self.wait(id, Waiter::User(tx), self.opts.request_timeout);
+                    let resend =
+                        (self.opts.reconnect && self.opts.resend_on_session_loss && !resent).then(|| frames.clone());
+                    let w = Waiter::User { tx, resend, publish };
+                    self.wait(id, w, self.opts.request_timeout);
                 }
                 self.outq.push_back(frames);
             }
-            Command::Subscribe {
-                namespace,
-                pattern,
-                snapshot,
-                local,
-                reply,
-            } => {
+            Command::Subscribe { namespace, pattern, snapshot, local, reply } => {
                 let id = local.id;
                 let text = pattern.to_string();
                 let outcome = self.subs.add(&namespace, &pattern, local);
                 let key = (namespace, text);
                 if outcome == AddOutcome::FirstForKey || snapshot {
                     let req = self.tel.ids.next();
-                    self.outq
-                        .push_back(wire::subscribe(req, &key.0, &key.1, snapshot));
+                    self.outq.push_back(wire::subscribe(req, &key.0, &key.1, snapshot));
                     self.subs_in_flight.insert(key.clone(), req);
-                    let waiter = Waiter::Subscribe {
-                        namespace: key.0,
-                        pattern: key.1,
-                        callers: vec![(id, Some(reply))],
-                    };
+                    let waiter =
+                        Waiter::Subscribe { namespace: key.0, pattern: key.1, callers: vec![(id, Some(reply))] };
                     self.wait(req, waiter, self.opts.request_timeout);
                 } else if let Some(req) = self.subs_in_flight.get(&key) {
                     // Same key, SUB still on its way: share its outcome.
@@ -399,6 +445,8 @@ impl IoThread {
             }
             Command::Unsubscribe { local, reply } => match self.subs.remove(local) {
                 Some((ns, pattern)) => {
+                    let subs = &self.subs;
+                    self.seqs.retain(|n, t| subs.matches_any(n, t));
                     let req = self.tel.ids.next();
                     self.outq.push_back(wire::unsubscribe(req, &ns, &pattern));
                     self.subs_in_flight.remove(&(ns, pattern));
@@ -480,15 +528,7 @@ impl IoThread {
                 }
             };
             match wire::parse_incoming(parts) {
-                Ok(Incoming::Deliver(msg)) => {
-                    bump(&self.tel.counters.received, 1);
-                    let d = self.subs.dispatch(&msg);
-                    bump(&self.tel.counters.dispatched, d.delivered as u64);
-                    bump(&self.tel.counters.dropped, d.dropped as u64);
-                    if d.delivered == 0 && d.dropped == 0 {
-                        bump(&self.tel.counters.unmatched, 1);
-                    }
-                }
+                Ok(Incoming::Deliver(msg)) => self.on_delivery(msg),
                 Ok(Incoming::Reply(r)) => self.on_reply(r),
                 Ok(Incoming::Ping(id)) => {
                     let pong = wire::control(MsgType::Pong, id);
@@ -500,6 +540,31 @@ impl IoThread {
                 }
                 Err(e) => tracing::warn!("unreadable message from the broker: {e}"),
             }
+        }
+    }
+
+    fn on_delivery(&mut self, msg: crate::message::Message) {
+        bump(&self.tel.counters.received, 1);
+        if !msg.snapshot {
+            if let Some(g) = self.seqs.observe(&msg.namespace, &msg.topic, msg.seq) {
+                bump(&self.tel.counters.gaps, 1);
+                bump(&self.tel.counters.missed, g.received - g.expected);
+                self.tel.emit(Event::SequenceGap {
+                    namespace: msg.namespace.clone(),
+                    topic: msg.topic.clone(),
+                    expected: g.expected,
+                    received: g.received,
+                });
+            }
+        }
+        let d = self.subs.dispatch(&msg);
+        bump(&self.tel.counters.dispatched, d.delivered as u64);
+        bump(&self.tel.counters.dropped, d.dropped as u64);
+        if d.delivered == 0 && d.dropped == 0 {
+            bump(&self.tel.counters.unmatched, 1);
+        }
+        for (pattern, dropped) in d.newly_slow {
+            self.tel.emit(Event::SlowConsumer { namespace: msg.namespace.clone(), pattern, dropped });
         }
     }
 
@@ -519,21 +584,33 @@ impl IoThread {
                     self.tel.push_error(id, e.clone());
                 }
             }
-            Some(Waiter::User(tx)) => {
+            Some(Waiter::User { tx, resend: Some(frames), publish }) if lost_session && self.opts.reconnect => {
+                // Refused because its session was gone: send it again in
+                // the new one (held until the session is ready).
+                if self.phase == Phase::Ready && is_after(id, self.auth_id) {
+                    self.lose_session("the broker no longer knows this session");
+                }
+                bump(&self.tel.counters.resent, 1);
+                self.on_command(Command::Send { id, frames, reply: Some(tx), publish, resent: true });
+                return;
+            }
+            Some(Waiter::User { tx, .. }) => {
                 let _ = tx.send(result);
             }
-            Some(Waiter::Subscribe {
-                namespace,
-                pattern,
-                callers,
-            }) => {
-                if self
-                    .subs_in_flight
-                    .get(&(namespace.clone(), pattern.clone()))
-                    == Some(&id)
-                {
-                    self.subs_in_flight
-                        .remove(&(namespace.clone(), pattern.clone()));
+            Some(Waiter::Subscribe { namespace, pattern, callers }) if lost_session && self.opts.reconnect => {
+                let key = (namespace, pattern);
+                if self.subs_in_flight.get(&key) == Some(&id) {
+                    self.subs_in_flight.remove(&key);
+                }
+                if self.phase == Phase::Ready && is_after(id, self.auth_id) {
+                    self.lose_session("the broker no longer knows this session");
+                }
+                self.adopt_sub_callers(key, callers);
+                return;
+            }
+            Some(Waiter::Subscribe { namespace, pattern, callers }) => {
+                if self.subs_in_flight.get(&(namespace.clone(), pattern.clone())) == Some(&id) {
+                    self.subs_in_flight.remove(&(namespace.clone(), pattern.clone()));
                 }
                 let result = result.and_then(|b| wire::expect_status(&b, SUB_OK));
                 self.finish_subscribe(id, &namespace, &pattern, callers, result);
@@ -557,7 +634,31 @@ impl IoThread {
             Some(Waiter::Bye) => self.exit = true,
         }
         if lost_session && self.phase == Phase::Ready && is_after(id, self.auth_id) {
-            self.session_lost();
+            self.lose_session("the broker no longer knows this session");
+        }
+    }
+
+    /// Callers of a SUB lost with its session wait for the re-SUB of the key.
+    fn adopt_sub_callers(&mut self, key: (String, String), callers: SubCallers) {
+        if let Some(req) = self.subs_in_flight.get(&key).copied() {
+            if let Some(Waiter::Subscribe { callers: c, .. }) = self.pending.get_mut(req) {
+                c.extend(callers);
+                return;
+            }
+        }
+        match self.phase {
+            Phase::Waiting | Phase::Authenticating => {
+                self.orphan_subs.entry(key).or_default().extend(callers);
+            }
+            _ => {
+                // Already re-subscribed and confirmed in the new session.
+                let ok = self.subs.has_key(&key.0, &key.1);
+                for (_, tx) in callers.into_iter() {
+                    if let Some(tx) = tx {
+                        let _ = tx.send(if ok { Ok(()) } else { Err(ClientError::ConnectionLost) });
+                    }
+                }
+            }
         }
     }
 
@@ -590,16 +691,11 @@ impl IoThread {
 
     fn fail_waiter(&mut self, id: u32, w: Waiter, e: ClientError) {
         match w {
-            Waiter::User(tx) => {
+            Waiter::User { tx, .. } => {
                 let _ = tx.send(Err(e));
             }
-            Waiter::Subscribe {
-                namespace,
-                pattern,
-                callers,
-            } => {
-                self.subs_in_flight
-                    .remove(&(namespace.clone(), pattern.clone()));
+            Waiter::Subscribe { namespace, pattern, callers } => {
+                self.subs_in_flight.remove(&(namespace.clone(), pattern.clone()));
                 self.finish_subscribe(id, &namespace, &pattern, callers, Err(e));
             }
             Waiter::Unsubscribe(tx) => {
@@ -612,6 +708,9 @@ impl IoThread {
                 self.heartbeat_out = false;
                 bump(&self.tel.counters.missed_pongs, 1);
                 tracing::warn!("no PONG within {:?}", self.opts.ping_timeout);
+                if self.phase == Phase::Ready {
+                    self.lose_session("no PONG within ping_timeout");
+                }
             }
             Waiter::Bye => self.exit = true,
         }
@@ -620,14 +719,27 @@ impl IoThread {
     // ---- session --------------------------------------------------------
 
     fn start_auth(&mut self) {
+        if let Some(r) = self.recovery {
+            let attempt = r.attempt + 1;
+            if attempt > self.opts.reconnect_max_attempts {
+                return self.give_up();
+            }
+            let d = self.backoff_delay(attempt);
+            self.recovery = Some(Recovery { attempt, next_at: Instant::now() + d });
+            self.tel.emit(Event::Reconnecting {
+                attempt,
+                max_attempts: self.opts.reconnect_max_attempts,
+                next_delay: d,
+            });
+            tracing::info!("reconnect attempt {attempt}: authenticating again");
+        }
         self.phase = Phase::Authenticating;
         self.session = None;
         self.next_ping = None;
         self.heartbeat_out = false;
         let id = self.tel.ids.next();
         self.auth_id = id;
-        self.outq
-            .push_back(wire::auth(id, &self.opts.username, &self.opts.token));
+        self.outq.push_back(wire::auth(id, &self.opts.username, &self.opts.token));
         self.wait(id, Waiter::Auth, self.opts.connect_timeout);
     }
 
@@ -636,14 +748,11 @@ impl IoThread {
             Ok(ok) => ok,
             Err(e) => return self.handshake_failed(e),
         };
-        self.ping_every =
-            self.opts
-                .ping_interval
-                .unwrap_or(Duration::from_secs(if ok.ping_interval == 0 {
-                    30
-                } else {
-                    ok.ping_interval
-                }));
+        self.ping_every = self.opts.ping_interval.unwrap_or(Duration::from_secs(if ok.ping_interval == 0 {
+            30
+        } else {
+            ok.ping_interval
+        }));
         self.tel.set_session(Some(SessionInfo {
             user_id: ok.user_id,
             protocol: ok.protocol,
@@ -654,19 +763,30 @@ impl IoThread {
         self.session = Some(ok.session);
         self.send_delivery_socket(frames);
         self.wait(id, Waiter::Attach, self.opts.connect_timeout);
-        // After a lost session: subscribe again to every active key.
+        // After a lost session: subscribe again to every active key. Callers
+        // whose SUB went down with the old session wait for this one.
         for (ns, pattern) in self.subs.keys() {
+            let key = (ns, pattern);
+            let mut callers = self.orphan_subs.remove(&key).unwrap_or_default();
+            if let Some(old) = self.subs_in_flight.remove(&key) {
+                if let Some(Waiter::Subscribe { callers: c, .. }) = self.pending.take(old) {
+                    callers.extend(c);
+                }
+            }
             let req = self.tel.ids.next();
-            self.outq
-                .push_back(wire::subscribe(req, &ns, &pattern, false));
-            self.subs_in_flight
-                .insert((ns.clone(), pattern.clone()), req);
-            let waiter = Waiter::Subscribe {
-                namespace: ns,
-                pattern,
-                callers: Vec::new(),
-            };
+            self.outq.push_back(wire::subscribe(req, &key.0, &key.1, false));
+            self.subs_in_flight.insert(key.clone(), req);
+            let waiter = Waiter::Subscribe { namespace: key.0, pattern: key.1, callers };
             self.wait(req, waiter, self.opts.request_timeout);
+        }
+        self.resubscribed = self.subs.keys().len();
+        // SUBs of keys unsubscribed meanwhile: nothing left to confirm.
+        for (_, callers) in std::mem::take(&mut self.orphan_subs) {
+            for (_, tx) in callers.into_iter() {
+                if let Some(tx) = tx {
+                    let _ = tx.send(Err(ClientError::ConnectionLost));
+                }
+            }
         }
         self.phase = Phase::Attaching;
     }
@@ -674,9 +794,7 @@ impl IoThread {
     fn on_attach_reply(&mut self, result: Result<Vec<u8>>) {
         if let Err(e) = result.and_then(|b| wire::expect_status(&b, ATTACH_OK)) {
             let e = match e {
-                ClientError::Broker { .. } | ClientError::Protocol(_) => {
-                    ClientError::AttachFailed(e.to_string())
-                }
+                ClientError::Broker { .. } | ClientError::Protocol(_) => ClientError::AttachFailed(e.to_string()),
                 other => other,
             };
             return self.handshake_failed(e);
@@ -688,6 +806,9 @@ impl IoThread {
                 let _ = tx.send(Ok(info));
             }
         }
+        if let Some(r) = self.recovery.take() {
+            self.recovered(r);
+        }
         for c in std::mem::take(&mut self.held) {
             self.on_command(c);
         }
@@ -696,6 +817,12 @@ impl IoThread {
     fn handshake_failed(&mut self, e: ClientError) {
         tracing::warn!("session could not be established: {e}");
         self.tel.set_session(None);
+        if self.recovery.is_some() && self.connect_reply.is_none() {
+            // Reconnecting: the next attempt comes at the back-off deadline.
+            self.tel.push_error(0, e);
+            self.phase = Phase::Waiting;
+            return;
+        }
         match self.connect_reply.take() {
             Some(tx) => {
                 let _ = tx.send(Err(e.clone()));
@@ -705,20 +832,99 @@ impl IoThread {
         for c in std::mem::take(&mut self.held) {
             fail_command(c, e.clone());
         }
-        // Issue 3: retry with back-off instead of stopping.
         self.exit = true;
     }
 
-    fn session_lost(&mut self) {
-        if !self.opts.reauth {
-            self.tel
-                .push_error(0, ClientError::NotAuthenticated("session lost".into()));
+    fn backoff_delay(&self, failed: u32) -> Duration {
+        backoff::delay(self.opts.reconnect_initial_delay, self.opts.reconnect_max_delay, failed)
+    }
+
+    /// The session is gone (or unusable): start re-establishing it.
+    fn lose_session(&mut self, reason: &str) {
+        if matches!(self.phase, Phase::Closing | Phase::Waiting) || self.connect_reply.is_some() {
+            return;
+        }
+        tracing::warn!("session lost: {reason}");
+        self.tel.set_session(None);
+        self.session = None;
+        self.next_ping = None;
+        self.heartbeat_out = false;
+        self.tel.emit(Event::Disconnected { reason: reason.to_owned() });
+        if !self.opts.reconnect {
+            self.tel.push_error(0, ClientError::NotAuthenticated(reason.to_owned()));
             self.exit = true;
             return;
         }
-        tracing::info!("session lost (broker restarted?): authenticating again");
         bump(&self.tel.counters.reauths, 1);
-        self.start_auth();
+        // Handshake and heartbeat replies of the old session no longer matter.
+        self.pending.take_where(|_, w| matches!(w, Waiter::Auth | Waiter::Attach | Waiter::Heartbeat));
+        // The first attempt starts as soon as the link is up; without a link
+        // it counts as used after the first delay.
+        let next_at = Instant::now() + self.opts.reconnect_initial_delay;
+        let r = self.recovery.get_or_insert(Recovery { attempt: 0, next_at });
+        r.next_at = next_at;
+        self.phase = Phase::Waiting;
+        if self.link_up {
+            self.start_auth();
+        }
+    }
+
+    /// A new session is ready after a loss.
+    fn recovered(&mut self, r: Recovery) {
+        let auth_id = self.auth_id;
+        // Requests of the old session still unanswered: their fate is unknown.
+        for (id, w) in self
+            .pending
+            .take_where(|id, w| !is_after(id, auth_id) && matches!(w, Waiter::User { .. } | Waiter::Unsubscribe(_)))
+        {
+            match w {
+                Waiter::Unsubscribe(tx) => {
+                    // The new session never had it: unsubscribed.
+                    if let Some(tx) = tx {
+                        let _ = tx.send(Ok(()));
+                    }
+                }
+                w => self.fail_waiter(id, w, ClientError::ConnectionLost),
+            }
+        }
+        bump(&self.tel.counters.reconnects, 1);
+        let resubscribed = self.resubscribed;
+        tracing::info!("session re-established after {} attempt(s)", r.attempt);
+        self.tel.emit(Event::Reconnected { attempts: r.attempt, resubscribed });
+    }
+
+    fn give_up(&mut self) {
+        let attempts = self.opts.reconnect_max_attempts;
+        tracing::error!("reconnection failed after {attempts} attempts: closing");
+        self.tel.emit(Event::ReconnectFailed { attempts });
+        self.tel.push_error(0, ClientError::Disconnected);
+        self.recovery = None;
+        self.exit = true;
+    }
+
+    /// A connection event of the command socket.
+    fn on_link(&mut self, ev: LinkEvent) {
+        match ev {
+            LinkEvent::Up => {
+                self.link_up = true;
+                if self.phase == Phase::Waiting {
+                    self.start_auth();
+                }
+            }
+            LinkEvent::Down => {
+                self.link_up = false;
+                if matches!(self.phase, Phase::Ready | Phase::Authenticating | Phase::Attaching) {
+                    if self.recovery.is_some() {
+                        // Lost during an attempt: wait for the link again.
+                        self.pending.take_where(|_, w| matches!(w, Waiter::Auth | Waiter::Attach));
+                        self.phase = Phase::Waiting;
+                    } else {
+                        self.lose_session("connection to the broker lost");
+                    }
+                }
+            }
+            LinkEvent::Other => {}
+        }
     }
 
     // ---- timers ---------------------------------------------------------
@@ -735,6 +941,29 @@ impl IoThread {
                 bump(&self.tel.counters.timeouts, 1);
             }
             self.fail_waiter(id, w, ClientError::Timeout(timeout));
+        }
+        if self.phase == Phase::Waiting {
+            if let Some(r) = self.recovery {
+                if now >= r.next_at {
+                    if self.link_up {
+                        self.start_auth();
+                    } else {
+                        // The broker is still unreachable: this attempt is used up.
+                        let attempt = r.attempt + 1;
+                        if attempt > self.opts.reconnect_max_attempts {
+                            self.give_up();
+                        } else {
+                            let d = self.backoff_delay(attempt);
+                            self.recovery = Some(Recovery { attempt, next_at: now + d });
+                            self.tel.emit(Event::Reconnecting {
+                                attempt,
+                                max_attempts: self.opts.reconnect_max_attempts,
+                                next_delay: d,
+                            });
+                        }
+                    }
+                }
+            }
         }
         if self.phase == Phase::Ready {
             if let Some(t) = self.next_ping {
@@ -778,6 +1007,8 @@ impl IoThread {
         while let Ok(c) = self.ctl_rx.try_recv() {
             fail_command(c, ClientError::Disconnected);
         }
+        self.tel.close_listeners();
+        monitor::unwatch(&self.cmd);
         let replies = std::mem::take(&mut self.close_replies);
         // Sockets close here (linger bounds how long unsent frames are kept),
         // then `close()` callers are released; local subscription channels
@@ -791,17 +1022,13 @@ impl IoThread {
 
 fn fail_command(c: Command, e: ClientError) {
     match c {
-        Command::Send {
-            reply: Some(tx), ..
-        } => {
+        Command::Send { reply: Some(tx), .. } => {
             let _ = tx.send(Err(e));
         }
         Command::Subscribe { reply, .. } => {
             let _ = reply.send(Err(e));
         }
-        Command::Unsubscribe {
-            reply: Some(tx), ..
-        } => {
+        Command::Unsubscribe { reply: Some(tx), .. } => {
             let _ = tx.send(Err(e));
         }
         Command::Close { reply: Some(tx) } => {

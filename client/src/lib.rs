@@ -15,29 +15,50 @@
 //! ```
 //!
 //! Layout: `wire` builds and parses frames with `pulsemq_shared` (no I/O);
-//! `io_thread` owns the ZeroMQ sockets on one OS thread per client;
-//! `client` is the async API; `subscription` the message streams;
-//! `dispatch` the local pattern fan-out; `pending` request-id pairing.
+//! `io_thread` owns the ZeroMQ sockets on one OS thread per client, with
+//! `monitor` (connection events) and `backoff` (reconnect schedule);
+//! `client` is the async API and `blocking` the callback-style one on top
+//! of it; `subscription` the message streams; `dispatch` the local pattern
+//! fan-out; `gaps` per-topic sequence tracking; `events` what is reported
+//! about both; `pending` request-id pairing; `payload` and `compression`
+//! the codecs.
 
 #![warn(missing_docs)]
 
+mod backoff;
+mod blocking;
 mod client;
+mod compression;
 mod dispatch;
 mod error;
+mod events;
+mod gaps;
 mod io_thread;
 mod message;
+mod monitor;
 mod options;
+mod payload;
 mod pending;
 mod stats;
 mod subscription;
 mod wire;
 
-pub use client::{Client, PublishAck};
+pub use blocking::BlockingClient;
+pub use client::{Client, PublishAck, PublishOptions};
 pub use error::{ClientError, Result};
+pub use events::{Event, Events};
 pub use message::Message;
 pub use options::ClientOptions;
+#[cfg(feature = "arrow")]
+pub use payload::RecordBatch;
+pub use payload::{Data, Payload};
+/// Re-exported: the generic MessagePack value of [`Data::Records`] rows.
+pub use rmpv;
 pub use stats::{AsyncError, ClientStats, SessionInfo, ASYNC_ERROR_CAPACITY};
 pub use subscription::Subscription;
+/// Re-exported so applications build batches with the exact Arrow version the client speaks.
+#[cfg(feature = "arrow")]
+pub use {arrow_array, arrow_schema};
 
 pub use pulsemq_shared::payloads::{NamespaceInfo, PermissionInfo};
 pub use pulsemq_shared::{Compression, ErrorCode, Format};

@@ -45,9 +45,28 @@ pub struct ClientOptions {
     pub recv_hwm: i32,
     /// How long unsent messages are kept when the client closes (default 200 ms).
     pub linger: Duration,
-    /// Re-AUTH, re-ATTACH and re-SUB by itself when the broker answers
+    /// Re-establish the session by itself (re-AUTH, re-ATTACH, re-SUB) when
+    /// the connection drops, heartbeats go unanswered or the broker answers
     /// "not authenticated" (code 2), e.g. after a broker restart (default on).
-    pub reauth: bool,
+    /// Off: the client stops at the first loss and reports it.
+    pub reconnect: bool,
+    /// First back-off delay between reconnect attempts (default 1 s); doubles per failure.
+    pub reconnect_initial_delay: Duration,
+    /// Longest back-off delay (default 30 s).
+    pub reconnect_max_delay: Duration,
+    /// Attempts before giving up and closing the client (default 10).
+    pub reconnect_max_attempts: u32,
+    /// Requests the broker refused with "not authenticated" because their
+    /// session was lost are sent again once in the new session (default on).
+    /// Costs a copy of each acknowledged publish while it is in flight.
+    pub resend_on_session_loss: bool,
+    /// Compression applied by [`Client::publish`](crate::Client::publish) and
+    /// [`Client::publish_payload`](crate::Client::publish_payload) (default none).
+    pub compression: Option<pulsemq_shared::Compression>,
+    /// Payloads smaller than this are never compressed (default 1024 bytes).
+    pub compression_threshold: usize,
+    /// Events buffered per [`Client::events`](crate::Client::events) stream (default 1024).
+    pub events_capacity: usize,
 }
 
 impl ClientOptions {
@@ -74,7 +93,14 @@ impl ClientOptions {
             send_hwm: 100_000,
             recv_hwm: 100_000,
             linger: Duration::from_millis(200),
-            reauth: true,
+            reconnect: true,
+            reconnect_initial_delay: Duration::from_secs(1),
+            reconnect_max_delay: Duration::from_secs(30),
+            reconnect_max_attempts: 10,
+            resend_on_session_loss: true,
+            compression: None,
+            compression_threshold: 1024,
+            events_capacity: 1024,
         }
     }
 
@@ -127,9 +153,36 @@ impl ClientOptions {
         self
     }
 
-    /// Sets [`ClientOptions::reauth`].
-    pub fn reauth(mut self, on: bool) -> Self {
-        self.reauth = on;
+    /// Sets [`ClientOptions::reconnect`].
+    pub fn reconnect(mut self, on: bool) -> Self {
+        self.reconnect = on;
+        self
+    }
+
+    /// Sets the back-off: first delay, longest delay, attempts (at least 1).
+    pub fn reconnect_backoff(mut self, initial: Duration, max: Duration, attempts: u32) -> Self {
+        self.reconnect_initial_delay = initial;
+        self.reconnect_max_delay = max.max(initial);
+        self.reconnect_max_attempts = attempts.max(1);
+        self
+    }
+
+    /// Sets [`ClientOptions::resend_on_session_loss`].
+    pub fn resend_on_session_loss(mut self, on: bool) -> Self {
+        self.resend_on_session_loss = on;
+        self
+    }
+
+    /// Sets the default compression and its threshold.
+    pub fn compression(mut self, algo: Option<pulsemq_shared::Compression>, threshold: usize) -> Self {
+        self.compression = algo;
+        self.compression_threshold = threshold;
+        self
+    }
+
+    /// Sets [`ClientOptions::events_capacity`] (at least 1).
+    pub fn events_capacity(mut self, n: usize) -> Self {
+        self.events_capacity = n.max(1);
         self
     }
 

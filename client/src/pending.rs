@@ -45,10 +45,7 @@ pub(crate) struct Pending<W> {
 
 impl<W> Default for Pending<W> {
     fn default() -> Self {
-        Pending {
-            waiting: HashMap::new(),
-            deadlines: VecDeque::new(),
-        }
+        Pending { waiting: HashMap::new(), deadlines: VecDeque::new() }
     }
 }
 
@@ -104,6 +101,14 @@ impl<W> Pending<W> {
     /// The earliest deadline still pending (front of the queue).
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.deadlines.front().map(|&(d, _)| d)
+    }
+
+    /// Removes and returns the waiters `pick` selects.
+    pub(crate) fn take_where(&mut self, mut pick: impl FnMut(u32, &W) -> bool) -> Vec<(u32, W)> {
+        let ids: Vec<u32> = self.waiting.iter().filter(|(id, (w, _))| pick(**id, w)).map(|(id, _)| *id).collect();
+        let out = ids.into_iter().filter_map(|id| self.waiting.remove(&id).map(|(w, _)| (id, w))).collect();
+        self.trim();
+        out
     }
 
     /// Removes every waiter (shutdown).

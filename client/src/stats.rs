@@ -5,7 +5,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
+
 use crate::error::ClientError;
+use crate::events::Event;
 use crate::pending::IdGen;
 
 /// Most asynchronous errors kept until [`Client::take_async_errors`](crate::Client::take_async_errors)
@@ -48,8 +51,20 @@ pub struct ClientStats {
     pub timeouts: u64,
     /// Heartbeat PINGs that got no PONG within `ping_timeout`.
     pub missed_pongs: u64,
-    /// Automatic re-authentications (after "not authenticated").
+    /// Automatic re-authentications (each lost session counts once).
     pub reauths: u64,
+    /// Sessions re-established after a loss.
+    pub reconnects: u64,
+    /// Sequence gaps detected (see [`Event::SequenceGap`](crate::Event::SequenceGap)).
+    pub gaps: u64,
+    /// Messages missed according to those gaps.
+    pub missed: u64,
+    /// Requests sent again in a new session after their session was lost.
+    pub resent: u64,
+    /// Messages skipped because they could not be decompressed.
+    pub undecodable: u64,
+    /// Events dropped because an [`Events`](crate::Events) stream was full.
+    pub events_lost: u64,
 }
 
 /// Session parameters from the last successful AUTH.
@@ -75,6 +90,12 @@ pub(crate) struct Counters {
     pub timeouts: AtomicU64,
     pub missed_pongs: AtomicU64,
     pub reauths: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub gaps: AtomicU64,
+    pub missed: AtomicU64,
+    pub resent: AtomicU64,
+    pub undecodable: AtomicU64,
+    pub events_lost: AtomicU64,
 }
 
 /// Adds to a counter.
@@ -91,6 +112,7 @@ pub(crate) struct Telemetry {
     pub wake_pending: AtomicBool,
     async_errors: Mutex<VecDeque<AsyncError>>,
     session: Mutex<Option<SessionInfo>>,
+    listeners: Mutex<Vec<mpsc::Sender<Event>>>,
 }
 
 impl Telemetry {
@@ -101,7 +123,36 @@ impl Telemetry {
             wake_pending: AtomicBool::new(false),
             async_errors: Mutex::new(VecDeque::new()),
             session: Mutex::new(None),
+            listeners: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Adds an event listener.
+    pub(crate) fn listen(&self, capacity: usize) -> mpsc::Receiver<Event> {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        self.listeners.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
+        rx
+    }
+
+    /// Hands an event to every listener without waiting; full listeners lose it.
+    pub(crate) fn emit(&self, ev: Event) {
+        let mut l = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        if l.is_empty() {
+            return;
+        }
+        l.retain(|tx| match tx.try_send(ev.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                bump(&self.counters.events_lost, 1);
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+    }
+
+    /// Ends every event stream (the client stopped).
+    pub(crate) fn close_listeners(&self) {
+        self.listeners.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     pub(crate) fn push_error(&self, request_id: u32, error: ClientError) {
@@ -124,10 +175,7 @@ impl Telemetry {
     }
 
     pub(crate) fn session(&self) -> Option<SessionInfo> {
-        self.session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.session.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub(crate) fn snapshot(&self) -> ClientStats {
@@ -144,6 +192,12 @@ impl Telemetry {
             timeouts: r(&c.timeouts),
             missed_pongs: r(&c.missed_pongs),
             reauths: r(&c.reauths),
+            reconnects: r(&c.reconnects),
+            gaps: r(&c.gaps),
+            missed: r(&c.missed),
+            resent: r(&c.resent),
+            undecodable: r(&c.undecodable),
+            events_lost: r(&c.events_lost),
         }
     }
 }

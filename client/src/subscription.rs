@@ -60,15 +60,7 @@ impl Subscription {
         dropped: Arc<AtomicU64>,
         shared: Arc<Shared>,
     ) -> Self {
-        Subscription {
-            id,
-            namespace,
-            pattern,
-            rx,
-            dropped,
-            shared,
-            active: true,
-        }
+        Subscription { id, namespace, pattern, rx, dropped, shared, active: true }
     }
 
     /// Marks the subscription as already gone on the I/O side (failed SUB).
@@ -76,14 +68,49 @@ impl Subscription {
         self.active = false;
     }
 
-    /// The next message; `None` once the client is closed.
+    /// The next message, decompressed; `None` once the client is closed.
     pub async fn next(&mut self) -> Option<Message> {
-        self.rx.recv().await
+        std::future::poll_fn(|cx| self.poll_message(cx)).await
     }
 
     /// A message already buffered, without waiting.
     pub fn try_next(&mut self) -> Option<Message> {
-        self.rx.try_recv().ok()
+        loop {
+            let m = self.rx.try_recv().ok()?;
+            if let Some(m) = self.inflate(m) {
+                return Some(m);
+            }
+        }
+    }
+
+    /// Decompresses on the consumer's task; a message that cannot be is
+    /// skipped and reported (event, async error, counter).
+    fn inflate(&self, m: Message) -> Option<Message> {
+        let (namespace, topic, seq) = (m.namespace.clone(), m.topic.clone(), m.seq);
+        match m.inflate() {
+            Ok(m) => Some(m),
+            Err(error) => {
+                let tel = &self.shared.tel;
+                tracing::warn!("{namespace}/{topic} seq {seq} skipped: {error}");
+                crate::stats::bump(&tel.counters.undecodable, 1);
+                tel.push_error(0, error.clone());
+                tel.emit(crate::events::Event::Undecodable { namespace, topic, seq, error });
+                None
+            }
+        }
+    }
+
+    fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        loop {
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(m)) => {
+                    if let Some(m) = self.inflate(m) {
+                        return Poll::Ready(Some(m));
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Namespace subscribed in.
@@ -107,10 +134,7 @@ impl Subscription {
     pub async fn unsubscribe(mut self) -> Result<()> {
         self.active = false;
         let (tx, rx) = oneshot::channel();
-        self.shared.send_ctl(Command::Unsubscribe {
-            local: self.id,
-            reply: Some(tx),
-        })?;
+        self.shared.send_ctl(Command::Unsubscribe { local: self.id, reply: Some(tx) })?;
         rx.await.map_err(|_| ClientError::Disconnected)?
     }
 }
@@ -119,17 +143,14 @@ impl Stream for Subscription {
     type Item = Message;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        self.get_mut().rx.poll_recv(cx)
+        self.get_mut().poll_message(cx)
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         if self.active {
-            let _ = self.shared.send_ctl(Command::Unsubscribe {
-                local: self.id,
-                reply: None,
-            });
+            let _ = self.shared.send_ctl(Command::Unsubscribe { local: self.id, reply: None });
         }
     }
 }

@@ -7,9 +7,7 @@
 
 use bytes::Bytes;
 use pulsemq_shared::header::flags;
-use pulsemq_shared::payloads::{
-    AttachRequest, AuthOk, AuthRequest, ErrorBody, QueryRequest, SubOptions,
-};
+use pulsemq_shared::payloads::{AttachRequest, AuthOk, AuthRequest, ErrorBody, QueryRequest, SubOptions};
 use pulsemq_shared::{decode, Ext, Format, Frames, Header, MsgType, ProtocolError, FRAME_COUNT};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -42,38 +40,14 @@ fn json<T: serde::Serialize>(v: &T) -> Vec<u8> {
 
 /// AUTH: username in frame 3 and in the JSON body.
 pub(crate) fn auth(request_id: u32, username: &str, token: &str) -> WireFrames {
-    let body = json(&AuthRequest {
-        username: username.to_owned(),
-        token: token.to_owned(),
-    });
-    frames(
-        MsgType::Auth,
-        Format::Bytes,
-        0,
-        request_id,
-        "",
-        "",
-        username,
-        body,
-    )
+    let body = json(&AuthRequest { username: username.to_owned(), token: token.to_owned() });
+    frames(MsgType::Auth, Format::Bytes, 0, request_id, "", "", username, body)
 }
 
 /// ATTACH on the delivery port, presenting the session from AUTH_OK.
 pub(crate) fn attach(request_id: u32, username: &str, session: &str, token: &str) -> WireFrames {
-    let body = json(&AttachRequest {
-        session: session.to_owned(),
-        token: token.to_owned(),
-    });
-    frames(
-        MsgType::Attach,
-        Format::Bytes,
-        0,
-        request_id,
-        "",
-        "",
-        username,
-        body,
-    )
+    let body = json(&AttachRequest { session: session.to_owned(), token: token.to_owned() });
+    frames(MsgType::Attach, Format::Bytes, 0, request_id, "", "", username, body)
 }
 
 /// PUB. The username frame stays empty: the broker stamps the session's user.
@@ -85,82 +59,28 @@ pub(crate) fn publish(
     flag_bits: u8,
     payload: Vec<u8>,
 ) -> WireFrames {
-    frames(
-        MsgType::Pub,
-        format,
-        flag_bits,
-        request_id,
-        namespace,
-        topic,
-        "",
-        payload,
-    )
+    frames(MsgType::Pub, format, flag_bits, request_id, namespace, topic, "", payload)
 }
 
 /// SUB, with `{"snapshot":true}` when a last-value replay is wanted.
-pub(crate) fn subscribe(
-    request_id: u32,
-    namespace: &str,
-    pattern: &str,
-    snapshot: bool,
-) -> WireFrames {
-    let body = if snapshot {
-        json(&SubOptions { snapshot: true })
-    } else {
-        Vec::new()
-    };
-    frames(
-        MsgType::Sub,
-        Format::Bytes,
-        0,
-        request_id,
-        namespace,
-        pattern,
-        "",
-        body,
-    )
+pub(crate) fn subscribe(request_id: u32, namespace: &str, pattern: &str, snapshot: bool) -> WireFrames {
+    let body = if snapshot { json(&SubOptions { snapshot: true }) } else { Vec::new() };
+    frames(MsgType::Sub, Format::Bytes, 0, request_id, namespace, pattern, "", body)
 }
 
 /// UNSUB.
 pub(crate) fn unsubscribe(request_id: u32, namespace: &str, pattern: &str) -> WireFrames {
-    frames(
-        MsgType::Unsub,
-        Format::Bytes,
-        0,
-        request_id,
-        namespace,
-        pattern,
-        "",
-        Vec::new(),
-    )
+    frames(MsgType::Unsub, Format::Bytes, 0, request_id, namespace, pattern, "", Vec::new())
 }
 
 /// QUERY with a JSON body.
 pub(crate) fn query(request_id: u32, q: &QueryRequest) -> WireFrames {
-    frames(
-        MsgType::Query,
-        Format::String,
-        0,
-        request_id,
-        "",
-        "",
-        "",
-        json(q),
-    )
+    frames(MsgType::Query, Format::String, 0, request_id, "", "", "", json(q))
 }
 
 /// PING (also used as the answer's type, PONG, when the broker pings us).
 pub(crate) fn control(msg_type: MsgType, request_id: u32) -> WireFrames {
-    frames(
-        msg_type,
-        Format::Bytes,
-        0,
-        request_id,
-        "",
-        "",
-        "",
-        Vec::new(),
-    )
+    frames(msg_type, Format::Bytes, 0, request_id, "", "", "", Vec::new())
 }
 
 /// A reply to one of our requests, paired by `request_id`.
@@ -197,27 +117,15 @@ pub(crate) fn parse_incoming(mut parts: Vec<Vec<u8>>) -> Result<Incoming, Protoc
     let f = decode(&refs)?;
     let id = f.header.request_id;
     let incoming = match f.header.msg_type {
-        MsgType::Ack => Incoming::Reply(Reply {
-            request_id: id,
-            kind: ReplyKind::Ack(Vec::new()),
-        }),
+        MsgType::Ack => Incoming::Reply(Reply { request_id: id, kind: ReplyKind::Ack(Vec::new()) }),
         MsgType::Error => {
-            let body =
-                serde_json::from_slice::<ErrorBody>(f.payload).unwrap_or_else(|e| ErrorBody {
-                    error_code: 255,
-                    error_message: format!("unreadable ERROR body: {e}"),
-                });
-            return Ok(Incoming::Reply(Reply {
-                request_id: id,
-                kind: ReplyKind::Error(body),
-            }));
+            let body = serde_json::from_slice::<ErrorBody>(f.payload).unwrap_or_else(|e| ErrorBody {
+                error_code: 255,
+                error_message: format!("unreadable ERROR body: {e}"),
+            });
+            return Ok(Incoming::Reply(Reply { request_id: id, kind: ReplyKind::Error(body) }));
         }
-        MsgType::Pong => {
-            return Ok(Incoming::Reply(Reply {
-                request_id: id,
-                kind: ReplyKind::Pong,
-            }))
-        }
+        MsgType::Pong => return Ok(Incoming::Reply(Reply { request_id: id, kind: ReplyKind::Pong })),
         MsgType::Ping => return Ok(Incoming::Ping(id)),
         MsgType::Msg => {
             let ext = Ext::decode(f.reserved)?;
@@ -226,6 +134,7 @@ pub(crate) fn parse_incoming(mut parts: Vec<Vec<u8>>) -> Result<Incoming, Protoc
                 topic: f.topic.to_owned(),
                 publisher: f.username.to_owned(),
                 format: f.header.format,
+                compression: pulsemq_shared::Compression::from_flags(f.header.flags).ok().flatten(),
                 flags: f.header.flags,
                 timestamp_ms: f.header.timestamp_ms,
                 seq: ext.seq,
@@ -239,13 +148,9 @@ pub(crate) fn parse_incoming(mut parts: Vec<Vec<u8>>) -> Result<Incoming, Protoc
     // Move the payload frame in, now that nothing borrows `parts`.
     let payload = std::mem::take(&mut parts[4]);
     Ok(match incoming {
-        Incoming::Reply(Reply {
-            request_id,
-            kind: ReplyKind::Ack(_),
-        }) => Incoming::Reply(Reply {
-            request_id,
-            kind: ReplyKind::Ack(payload),
-        }),
+        Incoming::Reply(Reply { request_id, kind: ReplyKind::Ack(_) }) => {
+            Incoming::Reply(Reply { request_id, kind: ReplyKind::Ack(payload) })
+        }
         Incoming::Deliver(mut m) => {
             m.payload = Bytes::from(payload);
             Incoming::Deliver(m)
@@ -260,20 +165,13 @@ struct Status {
 }
 
 /// Checks that an ACK body says `expected` and decodes it as `T`.
-pub(crate) fn parse_ack<T: DeserializeOwned>(
-    body: &[u8],
-    expected: &str,
-) -> Result<T, ClientError> {
-    let status: Status = serde_json::from_slice(body)
-        .map_err(|e| ClientError::Protocol(format!("unreadable ACK body: {e}")))?;
+pub(crate) fn parse_ack<T: DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, ClientError> {
+    let status: Status =
+        serde_json::from_slice(body).map_err(|e| ClientError::Protocol(format!("unreadable ACK body: {e}")))?;
     if status.status != expected {
-        return Err(ClientError::Protocol(format!(
-            "expected {expected}, got {}",
-            status.status
-        )));
+        return Err(ClientError::Protocol(format!("expected {expected}, got {}", status.status)));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ClientError::Protocol(format!("unreadable {expected} body: {e}")))
+    serde_json::from_slice(body).map_err(|e| ClientError::Protocol(format!("unreadable {expected} body: {e}")))
 }
 
 /// Checks only the status of an ACK body.
@@ -320,12 +218,7 @@ mod tests {
             .iter()
             .find(|v| v["name"] == name)
             .unwrap_or_else(|| panic!("no vector {name}"));
-        v["frames"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| hex::decode(f.as_str().unwrap()).unwrap())
-            .collect()
+        v["frames"].as_array().unwrap().iter().map(|f| hex::decode(f.as_str().unwrap()).unwrap()).collect()
     }
 
     /// Compares built frames with a golden vector, ignoring the timestamp.
@@ -339,10 +232,7 @@ mod tests {
     fn requests_match_the_golden_vectors() {
         let token = "0123456789abcdef0123456789abcdef";
         same_as_golden(auth(1, "publisher_01", token), "v5_auth");
-        same_as_golden(
-            attach(2, "publisher_01", "9f86d081884c7d659a2feaa0c55ad015", token),
-            "v5_attach",
-        );
+        same_as_golden(attach(2, "publisher_01", "9f86d081884c7d659a2feaa0c55ad015", token), "v5_attach");
         same_as_golden(
             publish(
                 7,
@@ -354,20 +244,9 @@ mod tests {
             ),
             "v5_pub_string_no_ack",
         );
-        same_as_golden(
-            subscribe(9, "market_data", "sz000651.kline.>", true),
-            "v5_sub_snapshot",
-        );
+        same_as_golden(subscribe(9, "market_data", "sz000651.kline.>", true), "v5_sub_snapshot");
         same_as_golden(unsubscribe(10, "market_data", "*.kline.1m"), "v5_unsub");
-        same_as_golden(
-            query(
-                11,
-                &QueryRequest::Topics {
-                    namespace: "market_data".into(),
-                },
-            ),
-            "v5_query_topics",
-        );
+        same_as_golden(query(11, &QueryRequest::Topics { namespace: "market_data".into() }), "v5_query_topics");
         same_as_golden(control(MsgType::Ping, 13), "v5_ping");
         same_as_golden(control(MsgType::Bye, 14), "v5_bye");
     }
@@ -382,10 +261,7 @@ mod tests {
     #[test]
     fn replies_are_parsed_and_paired_by_id() {
         match parse_incoming(golden("v5_auth_ok")).unwrap() {
-            Incoming::Reply(Reply {
-                request_id: 1,
-                kind: ReplyKind::Ack(body),
-            }) => {
+            Incoming::Reply(Reply { request_id: 1, kind: ReplyKind::Ack(body) }) => {
                 let ok = parse_auth_ok(&body).unwrap();
                 assert_eq!(ok.session, "9f86d081884c7d659a2feaa0c55ad015");
                 assert_eq!(ok.protocol, 5);
@@ -393,10 +269,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match parse_incoming(golden("v5_error_permission")).unwrap() {
-            Incoming::Reply(Reply {
-                request_id: 12,
-                kind,
-            }) => {
+            Incoming::Reply(Reply { request_id: 12, kind }) => {
                 let err = into_result(kind).unwrap_err();
                 assert_eq!(err.code(), Some(ErrorCode::PermissionDenied));
                 assert!(matches!(err, ClientError::PermissionDenied(_)));
@@ -405,10 +278,7 @@ mod tests {
         }
         assert_eq!(
             parse_incoming(golden("v5_pong")).unwrap(),
-            Incoming::Reply(Reply {
-                request_id: 13,
-                kind: ReplyKind::Pong
-            })
+            Incoming::Reply(Reply { request_id: 13, kind: ReplyKind::Pong })
         );
     }
 
@@ -436,23 +306,17 @@ mod tests {
     #[test]
     fn ack_bodies() {
         expect_status(br#"{"status":"PUB_OK"}"#, "PUB_OK").unwrap();
-        assert!(matches!(
-            expect_status(br#"{"status":"SUB_OK"}"#, "PUB_OK"),
-            Err(ClientError::Protocol(_))
-        ));
+        assert!(matches!(expect_status(br#"{"status":"SUB_OK"}"#, "PUB_OK"), Err(ClientError::Protocol(_))));
         assert!(expect_status(b"not json", "PUB_OK").is_err());
-        let ns: Vec<NamespaceInfo> = parse_query_data(
-            br#"{"status":"QUERY_OK","data":[{"name":"md","topics":["a.b"],"topic_count":1}]}"#,
-        )
-        .unwrap();
+        let ns: Vec<NamespaceInfo> =
+            parse_query_data(br#"{"status":"QUERY_OK","data":[{"name":"md","topics":["a.b"],"topic_count":1}]}"#)
+                .unwrap();
         assert_eq!(ns[0].topics, vec!["a.b".to_string()]);
-        let p: PermissionInfo = parse_query_data(
-            br#"{"status":"QUERY_OK","data":{"type":"mq_normal","namespaces":{"md":"PUB"}}}"#,
-        )
-        .unwrap();
+        let p: PermissionInfo =
+            parse_query_data(br#"{"status":"QUERY_OK","data":{"type":"mq_normal","namespaces":{"md":"PUB"}}}"#)
+                .unwrap();
         assert_eq!(p.namespaces["md"], "PUB");
-        let topics: Vec<String> =
-            parse_query_data(br#"{"status":"QUERY_OK","data":["x.y","x.z"]}"#).unwrap();
+        let topics: Vec<String> = parse_query_data(br#"{"status":"QUERY_OK","data":["x.y","x.z"]}"#).unwrap();
         assert_eq!(topics.len(), 2);
     }
 
@@ -464,10 +328,7 @@ mod tests {
         h.payload_length = 4;
         f[0] = h.encode().to_vec();
         match parse_incoming(f.to_vec()).unwrap() {
-            Incoming::Reply(Reply {
-                kind: ReplyKind::Error(e),
-                ..
-            }) => assert_eq!(e.error_code, 255),
+            Incoming::Reply(Reply { kind: ReplyKind::Error(e), .. }) => assert_eq!(e.error_code, 255),
             other => panic!("{other:?}"),
         }
     }
