@@ -6,8 +6,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup.sh"
 need_build
-need_ui
-build_ui
+# The console is embedded when its sources are present.
+if [ -f "$ROOT/frontend/Cargo.toml" ]; then
+  need_ui
+  build_ui
+fi
 cd "$ROOT"
 cargo build --release -p pulsemq
 exec "$ROOT/target/release/pulsemq" "$@"

@@ -18,11 +18,13 @@ if [ -f "$ROOT/python/pyproject.toml" ]; then
   PULSEMQ_BIN="$ROOT/target/debug/pulsemq" "$VENV/bin/python" -m pytest -q python/tests
 fi
 
-# The console in headless Chromium against the real broker (debug build:
-# rust-embed reads frontend/dist from disk, so no release build is needed).
-need_ui
-need_browser
-build_ui
-cargo build -p pulsemq
-say "Browser: node --test tests/browser"
-(cd "$ROOT/tests/browser" && PULSEMQ_BIN="$ROOT/target/debug/pulsemq" node --test --test-concurrency=1 console.test.mjs)
+if [ -f "$ROOT/frontend/Cargo.toml" ] && [ -f "$ROOT/tests/browser/package.json" ]; then
+  # The console in headless Chromium against the real broker (debug build:
+  # rust-embed reads frontend/dist from disk, so no release build is needed).
+  need_ui
+  need_browser
+  build_ui
+  cargo build -p pulsemq
+  say "Browser: node --test tests/browser"
+  (cd "$ROOT/tests/browser" && PULSEMQ_BIN="$ROOT/target/debug/pulsemq" node --test --test-concurrency=1 console.test.mjs)
+fi

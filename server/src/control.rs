@@ -16,25 +16,9 @@ use crate::perms::PermSnapshot;
 pub type Reply<T> = tokio::sync::oneshot::Sender<T>;
 
 /// One live session as the admin side may see it (never the routing id).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct ConnectionInfo {
-    /// Hex session id (also given to the client in AUTH_OK).
-    pub session: String,
-    pub user_id: i64,
-    pub username: String,
-    pub peer_address: String,
-    /// Unix seconds.
-    pub connected_since: i64,
-    pub protocol: u8,
-    pub attached: bool,
-    pub subscriptions: Vec<String>,
-    pub msgs_in: u64,
-    pub bytes_in: u64,
-    pub msgs_out: u64,
-    pub bytes_out: u64,
-    pub drops: u64,
-    pub slow: bool,
-}
+/// The engine fills in the API's own DTO, so there is one definition of
+/// what a connection looks like from the engine to the console.
+pub use pulsemq_shared::dto::Connection as ConnectionInfo;
 
 /// Requests to the engine.
 #[derive(Debug)]

@@ -14,25 +14,6 @@ use crate::control::{ConnectionInfo, Control};
 use crate::store::audit::NewAudit;
 use crate::store::users;
 
-pub fn to_dto(c: ConnectionInfo) -> Connection {
-    Connection {
-        session: c.session,
-        user_id: c.user_id,
-        username: c.username,
-        peer_address: c.peer_address,
-        connected_since: c.connected_since,
-        protocol: c.protocol,
-        attached: c.attached,
-        subscriptions: c.subscriptions,
-        msgs_in: c.msgs_in,
-        bytes_in: c.bytes_in,
-        msgs_out: c.msgs_out,
-        bytes_out: c.bytes_out,
-        drops: c.drops,
-        slow: c.slow,
-    }
-}
-
 /// Asks the engine for its live sessions.
 pub async fn fetch(st: &AdminState) -> ApiResult<Vec<ConnectionInfo>> {
     Ok(st.engine.request(Control::Connections).await?)
@@ -53,7 +34,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Vec<Connection>>> {
     let list = fetch(&st).await?;
-    Ok(Json(list.into_iter().filter(|c| q.user_id.is_none_or(|u| c.user_id == u)).map(to_dto).collect()))
+    Ok(Json(list.into_iter().filter(|c| q.user_id.is_none_or(|u| c.user_id == u)).collect()))
 }
 
 #[utoipa::path(post, path = "/api/connections/disconnect-user", tag = "connections", request_body = DisconnectUser,
