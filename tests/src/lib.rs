@@ -118,6 +118,8 @@ pub struct BinaryBroker {
     pub child: Option<Child>,
     pub pub_port: u16,
     pub sub_port: u16,
+    /// The admin API's port, from the banner's `Admin    : http://…` line.
+    pub admin_port: u16,
     pub banner: Vec<String>,
     pub admin: AdminFile,
 }
@@ -151,7 +153,7 @@ impl BinaryBroker {
         });
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut banner = Vec::new();
-        let (mut pub_port, mut sub_port) = (0, 0);
+        let (mut pub_port, mut sub_port, mut admin_port) = (0, 0, 0);
         let mut rules = 0;
         while rules < 2 {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -172,6 +174,9 @@ impl BinaryBroker {
             if let Some(p) = port_after(&line, "Delivery") {
                 sub_port = p;
             }
+            if let Some(p) = port_after(&line, "Admin ") {
+                admin_port = p;
+            }
             if rules > 0 {
                 banner.push(line);
             }
@@ -179,7 +184,17 @@ impl BinaryBroker {
         // Keep draining stdout so the broker never blocks on a full pipe.
         std::thread::spawn(move || while rx.recv().is_ok() {});
         let admin = AdminFile::read(&dir.path().join(".pulsemq_admin"));
-        BinaryBroker { dir, child: Some(child), pub_port, sub_port, banner, admin }
+        BinaryBroker { dir, child: Some(child), pub_port, sub_port, admin_port, banner, admin }
+    }
+
+    /// `http://127.0.0.1:<admin port>`.
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
+    }
+
+    /// The broker's database path (for tests that read what it stored).
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("pulsemq.db")
     }
 
     pub fn pid(&self) -> u32 {

@@ -1,24 +1,25 @@
 //! The admin REST API over real HTTP against a running broker (issue 4 §9).
 //!
-//! The broker is started in-process with `pulsemq::run::start` on ephemeral
-//! ports and a temporary database — the same code path as the binary — until
-//! the shared e2e harness offers starting the binary itself.
+//! The broker is the `pulsemq` executable on ephemeral ports with a
+//! temporary database; the test reads that database (WAL allows a second
+//! reader) only where it must see what the broker stored.
 
 use std::time::{Duration, Instant};
 
-use pulsemq::config::Config;
-use pulsemq::run::Broker;
+use pulsemq::store::Store;
 use pulsemq_client::{Client, ClientOptions, Format};
+use pulsemq_e2e::{BinaryBroker, TestConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 struct Env {
-    broker: Broker,
+    broker: BinaryBroker,
+    /// The broker's own database, opened read-mostly beside it.
+    store: Store,
     base: String,
     http: reqwest::Client,
     /// Every response body seen, scanned for hashes at the end of each test.
     bodies: std::sync::Mutex<Vec<String>>,
-    _dir: tempfile::TempDir,
 }
 
 struct Resp {
@@ -29,21 +30,14 @@ struct Resp {
 
 impl Env {
     async fn start() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.server.host = "127.0.0.1".into();
-        config.server.pub_port = 0;
-        config.server.sub_port = 0;
-        config.server.admin_port = 0;
-        config.storage.db_path = dir.path().join("pulsemq.db");
-        config.logging.dir = dir.path().join("logs");
-        let broker = pulsemq::run::start(config).await.expect("broker starts");
-        let base = format!("http://127.0.0.1:{}", broker.admin_port);
-        Env { broker, base, http: reqwest::Client::new(), bodies: Default::default(), _dir: dir }
+        let broker = tokio::task::spawn_blocking(|| BinaryBroker::start(&TestConfig::default())).await.unwrap();
+        let store = Store::open(&broker.db_path()).await.expect("open the broker's database");
+        let base = broker.admin_url();
+        Env { broker, store, base, http: reqwest::Client::new(), bodies: Default::default() }
     }
 
     fn admin_password(&self) -> String {
-        self.broker.admin_credentials.as_ref().unwrap().password.clone()
+        self.broker.admin.password.clone()
     }
 
     async fn raw(&self, req: reqwest::RequestBuilder) -> Resp {
@@ -100,7 +94,10 @@ impl Env {
 
     async fn stop(self) {
         self.assert_no_hashes();
-        self.broker.shutdown().await.unwrap();
+        self.store.close().await;
+        let mut broker = self.broker;
+        let status = tokio::task::spawn_blocking(move || broker.signal_and_wait("TERM")).await.unwrap();
+        assert_eq!(status.code(), Some(0), "clean exit after SIGTERM");
     }
 }
 
@@ -212,7 +209,7 @@ async fn forged_expired_and_stale_tokens_are_refused() {
         assert!(r.body["error"].is_string());
     }
     // Expired, signed with the real secret.
-    let secret = pulsemq::store::settings::get_or_create_jwt_secret(&env.broker.store).await.unwrap();
+    let secret = pulsemq::store::settings::get_or_create_jwt_secret(&env.store).await.unwrap();
     let expired = forge(secret.as_bytes(), claims(1, "admin", now - 3600));
     assert_eq!(env.call(Method::GET, "/api/namespaces", Some(&expired), None).await.status, StatusCode::UNAUTHORIZED);
     // Right secret, a user that does not exist.
@@ -283,7 +280,7 @@ async fn login_is_throttled_and_audited() {
     let r = env.call(Method::POST, "/login", None, Some(json!({"username": "nobody", "password": "x"}))).await;
     assert_eq!((r.status, r.body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid username or password")));
     let rows = pulsemq::store::audit::query(
-        &env.broker.store,
+        &env.store,
         &pulsemq::store::audit::AuditFilter { op_type: Some("auth_failure".into()), ..Default::default() },
     )
     .await
@@ -583,18 +580,19 @@ async fn revoke_stops_a_subscriber_within_a_second() {
 async fn a_taken_admin_port_fails_start_up_with_one_line() {
     let env = Env::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.server.host = "127.0.0.1".into();
-    config.server.pub_port = 0;
-    config.server.sub_port = 0;
-    config.server.admin_port = env.broker.admin_port;
-    config.storage.db_path = dir.path().join("other.db");
-    let err = pulsemq::run::start(config).await.err().expect("start-up must fail");
-    let msg = err.to_string();
-    assert!(
-        msg.contains("admin API") && msg.contains(&env.broker.admin_port.to_string()) && !msg.contains('\n'),
-        "{msg}"
-    );
-    assert!(env.broker.banner().contains(&format!("Admin    : http://127.0.0.1:{}", env.broker.admin_port)));
+    let port = env.broker.admin_port.to_string();
+    let db = dir.path().join("other.db");
+    let out = std::process::Command::new(pulsemq_e2e::broker_bin())
+        .args(["--host", "127.0.0.1", "--pub-port", "0", "--sub-port", "0", "--admin-port", &port])
+        .arg("--db-path")
+        .arg(&db)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let msg = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    assert!(msg.contains("admin API") && msg.contains(&port) && msg.lines().count() == 1, "{msg}");
+    assert!(!db.exists(), "nothing created");
+    assert!(env.broker.banner.iter().any(|l| l.contains(&format!("Admin    : http://127.0.0.1:{port}"))));
     env.stop().await;
 }
