@@ -13,9 +13,10 @@ cargo test --no-fail-fast 2>&1
 
 if [ -f "$ROOT/python/pyproject.toml" ]; then
   need_python
-  cargo build -p pulsemq
+  cargo build -p pulsemq -p pulsemq-e2e --bin pulsemq --bin cross_peer
   say "Python: pytest python/tests"
-  PULSEMQ_BIN="$ROOT/target/debug/pulsemq" "$VENV/bin/python" -m pytest -q python/tests
+  PULSEMQ_BIN="$ROOT/target/debug/pulsemq" PULSEMQ_CROSS_PEER="$ROOT/target/debug/cross_peer" \
+    "$VENV/bin/python" -m pytest -q python/tests
 fi
 
 if [ -f "$ROOT/frontend/Cargo.toml" ] && [ -f "$ROOT/tests/browser/package.json" ]; then

@@ -12,6 +12,7 @@ use pulsemq_client::Client;
 async fn subscriber(name: &'static str, pattern: &'static str) -> pulsemq_client::Result<()> {
     let client = Client::connect(common::options()).await?;
     let mut sub = client.subscribe(&common::namespace(), pattern).await?;
+    println!("[{name}] subscribed to {pattern}");
     while let Some(m) = sub.next().await {
         println!("[{name}] {}: {} bytes", m.topic, m.payload.len());
     }

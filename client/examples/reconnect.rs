@@ -19,6 +19,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut events = client.events();
     let mut sub = client.subscribe(&common::namespace(), "sz000651.>").await?;
     println!("subscribed (reconnect {}); restart the broker to see recovery", if reconnect { "on" } else { "off" });
+    // One Ctrl-C listener for the whole loop: a `ctrl_c()` made anew in each
+    // `select!` would miss a Ctrl-C pressed while a message is being handled
+    // (and Tokio's handler, once installed, keeps SIGINT from ending the process).
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
             msg = sub.next() => match msg {
@@ -26,7 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 None => { println!("stream ended: the client stopped"); break; }
             },
             Some(ev) = events.next() => println!("event: {ev:?}"),
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut ctrl_c => break,
         }
     }
     client.close().await;

@@ -15,6 +15,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = Client::connect(common::options()).await?;
     let mut sub = client.subscribe(&ns, &pattern).await?;
     println!("subscribed to {ns}/{pattern}; Ctrl-C to stop");
+    // One Ctrl-C listener for the whole loop: a `ctrl_c()` made anew in each
+    // `select!` would miss a Ctrl-C pressed while a message is being handled
+    // (and Tokio's handler, once installed, keeps SIGINT from ending the process).
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
             msg = sub.next() => match msg {
@@ -22,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     m.namespace, m.topic, m.payload.len(), m.seq, m.publisher),
                 None => break,
             },
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut ctrl_c => break,
         }
     }
     client.close().await;

@@ -16,11 +16,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut all = client.subscribe(&ns, "sz000651.>").await?;
     let mut k1m = client.subscribe(&ns, "*.kline.1m").await?;
     println!("subscribed; Ctrl-C to stop");
+    // One Ctrl-C listener for the whole loop: a `ctrl_c()` made anew in each
+    // `select!` would miss a Ctrl-C pressed while a message is being handled
+    // (and Tokio's handler, once installed, keeps SIGINT from ending the process).
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
             Some(m) = all.next() => println!("[all sz000651] {}", m.topic),
             Some(m) = k1m.next() => println!("[1m K-line] {}", m.topic),
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut ctrl_c => break,
             else => break,
         }
     }

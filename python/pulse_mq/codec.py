@@ -92,10 +92,27 @@ def _msgpack_default(obj: Any) -> Any:
     raise TypeError(f"cannot pack {type(obj).__name__} as MessagePack")
 
 
+def _dataframe_records(df: Any) -> list:
+    """``df.to_dict("records")`` with the missing values of non-float columns as None (msgpack nil).
+
+    pandas >= 3 keeps text in the ``str`` dtype, whose missing value is NaN: a plain
+    ``to_dict`` packs a null string as a float NaN (pandas 2's object columns gave None), which
+    typed readers such as the Rust SDK's ``Option<String>`` reject. Float columns keep NaN,
+    a float on both sides; datetimes' NaT and nullable dtypes' NA become None either way.
+    """
+    fix = [i for i, dt in enumerate(df.dtypes) if dt.kind not in "fc" and df.iloc[:, i].hasnans]
+    if fix:
+        df = df.copy(deep=False)
+        for i in fix:
+            col = df.iloc[:, i]
+            df.isetitem(i, col.astype(object).where(col.notna(), None))
+    return df.to_dict("records")
+
+
 def _encode_msgpack(data: Any) -> bytes:
     msgpack = _msgpack()
     if _is_dataframe(data):
-        records = data.to_dict("records")
+        records = _dataframe_records(data)
     elif type(data).__module__.startswith("pyarrow"):
         records = data.to_pylist()
     else:
@@ -124,12 +141,30 @@ def records_to_dataframe(records: Any):
 
 # ---- Arrow ---------------------------------------------------------------------------------
 
+def _narrow_offsets(pa, table):
+    """``large_string`` / ``large_binary`` columns of a converted DataFrame as ``string`` / ``binary``.
+
+    pandas >= 3 text columns convert to ``large_string`` (pandas 2's object columns to
+    ``string``), so the wire schema would depend on the pandas version, and Rust readers
+    downcasting to ``StringArray`` (what the Rust SDK writes) would fail. 32-bit offsets always
+    suffice: a df_pyarrow payload is at most 64 MiB. Tables passed in as pyarrow are sent as is.
+    """
+    narrow = {pa.large_string(): pa.string(), pa.large_binary(): pa.binary()}
+    if not any(f.type in narrow for f in table.schema):
+        return table
+    fields = [f.with_type(narrow.get(f.type, f.type)) for f in table.schema]
+    try:
+        return table.cast(pa.schema(fields, metadata=table.schema.metadata))
+    except pa.ArrowInvalid:  # > 2 GiB of text: far beyond the limit, the size check reports it
+        return table
+
+
 def _encode_arrow(data: Any) -> bytes:
     pa = _pyarrow()
     import pyarrow.ipc as ipc
 
     if _is_dataframe(data):
-        table = pa.Table.from_pandas(data)
+        table = _narrow_offsets(pa, pa.Table.from_pandas(data))
     elif isinstance(data, (pa.Table, pa.RecordBatch)):
         table = data
     else:

@@ -255,6 +255,35 @@ def test_arrow_round_trip_with_timestamps():
     pd.testing.assert_frame_equal(codec.decode_payload(raw, Format.DF_ARROW), df)
 
 
+def test_dataframe_nulls_are_msgpack_nil_whatever_the_pandas_version():
+    """pandas >= 3 keeps text as the ``str`` dtype with NaN for missing values; on the wire a
+    missing string must stay nil (what pandas 2 sent and the Rust SDK's Option<String> reads).
+    Float NaN stays a float."""
+    pd = pytest.importorskip("pandas")
+    np = pytest.importorskip("numpy")
+    df = pd.DataFrame({"s": ["a", None], "o": pd.Series(["x", np.nan], dtype=object), "f": [1.0, np.nan],
+                       "i": pd.array([1, None], dtype="Int64"), "t": pd.to_datetime([0, None])})
+    recs = codec.decode_records(codec.encode_payload(df, Format.DF_MSGPACK))
+    assert recs[1]["s"] is None and recs[1]["o"] is None and recs[1]["i"] is None and recs[1]["t"] is None
+    assert recs[0]["s"] == "a" and recs[0]["i"] == 1 and np.isnan(recs[1]["f"])
+    assert df["s"].isna().tolist() == [False, True]  # the caller's frame is untouched
+
+
+def test_dataframe_text_is_arrow_string_whatever_the_pandas_version():
+    """pandas >= 3 converts text to ``large_string``; pulse_mq sends ``string`` (what the Rust
+    SDK writes), so the schema on the wire does not depend on the pandas version. A pyarrow
+    Table is sent as given."""
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
+    df = pd.DataFrame({"s": ["a", None, "丙"], "b": [b"x", b"y", None], "n": [1, 2, 3]})
+    table = codec.decode_table(codec.encode_payload(df, Format.DF_ARROW))
+    assert table.schema.field("s").type == pa.string() and table.schema.field("b").type == pa.binary()
+    assert table.column("s").to_pylist() == ["a", None, "丙"]
+    assert table.schema.metadata and b"pandas" in table.schema.metadata  # index info kept
+    large = pa.table({"s": pa.array(["a"], pa.large_string())})
+    assert codec.decode_table(codec.encode_payload(large, Format.DF_ARROW)).schema.field("s").type == pa.large_string()
+
+
 @pytest.mark.parametrize("algo", list(Compression))
 def test_compression_round_trip(algo):
     data = b"sz000651,10.55,1000;" * 5000

@@ -162,7 +162,7 @@ fn example_multiple_formats_round_trip() {
         let big = tick_batch(100_000, 0);
         let started = Instant::now();
         let ack = c
-            .publish_payload("market_data", "sz000651.tick_batch", Payload::arrow(&[big.clone()]).unwrap())
+            .publish_payload("market_data", "sz000651.tick_batch", Payload::arrow(std::slice::from_ref(&big)).unwrap())
             .await
             .unwrap();
         let m = next(&mut sub).await;
@@ -207,7 +207,7 @@ fn example_compression_each_algorithm() {
             assert_eq!(m.flags & (flags::COMPRESSED | flags::ALGO_MASK), flags::COMPRESSED | algo.bits());
             assert_eq!(m.as_str(), Some(text.as_str()));
 
-            let raw = Payload::arrow(&[batch.clone()]).unwrap();
+            let raw = Payload::arrow(std::slice::from_ref(&batch)).unwrap();
             let ack = c.publish_with("md", "z.arrow", raw.clone(), opts).await.unwrap();
             eprintln!("{algo:?}: Arrow {} → {} bytes", raw.len(), ack.wire_size);
             let m = next(&mut sub).await;
