@@ -107,8 +107,9 @@ build_ui() {
 need_browser() {
   need_node
   # Debian's chromium: `npx playwright install` downloads a browser build,
-  # which cannot work here.
-  command -v chromium >/dev/null || apt_install chromium
+  # which cannot work here. The CJK font makes the Chinese UI readable in
+  # the screenshots.
+  apt_install chromium fonts-wqy-microhei
   local dir="$ROOT/tests/browser" stamp="$ROOT/tests/browser/node_modules/.installed"
   if [ ! -f "$stamp" ] || [ "$dir/package-lock.json" -nt "$stamp" ]; then
     say "installing the browser tests' npm packages (playwright-core)"

@@ -3,12 +3,12 @@
 //! embeds `frontend/dist` (built by Trunk) into release builds.
 fn main() {
     println!("cargo:rerun-if-changed=../migrations");
-    // A path that does not exist would make Cargo rerun this script (and
-    // rebuild the crate) every time; before the first UI build, watch the
-    // folder that `dist` will appear in instead.
-    if std::path::Path::new("../frontend/dist").exists() {
-        println!("cargo:rerun-if-changed=../frontend/dist");
-    } else {
-        println!("cargo:rerun-if-changed=../frontend");
-    }
+    // rust-embed resolves the folder when the broker is compiled. Debug
+    // builds read the files at run time, but only from a folder that existed
+    // at compile time (a missing one can never match later). An empty `dist`
+    // (gitignored) serves the "console not built" page until Trunk fills it,
+    // and gives `rerun-if-changed` a path that exists (a missing path would
+    // rerun this script, and rebuild the crate, on every build).
+    let _ = std::fs::create_dir_all("../frontend/dist");
+    println!("cargo:rerun-if-changed=../frontend/dist");
 }

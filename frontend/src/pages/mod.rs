@@ -1,0 +1,10 @@
+//! One module per page of the console.
+
+pub mod audit;
+pub mod connections;
+pub mod dashboard;
+pub mod login;
+pub mod namespaces;
+pub mod password;
+pub mod topics;
+pub mod users;
