@@ -9,21 +9,7 @@ use serde::Deserialize;
 use super::auth::AdminUser;
 use super::error::{page, paged, ApiQuery, ApiResult};
 use super::AdminState;
-use crate::store::audit::{self, AuditFilter, AuditRow};
-
-fn to_dto(r: AuditRow) -> AuditEntry {
-    AuditEntry {
-        id: r.id,
-        op_type: r.op_type,
-        target_type: r.target_type,
-        operator: r.operator,
-        target: r.target,
-        namespace: r.namespace,
-        old_value: r.old_value,
-        new_value: r.new_value,
-        created_at: r.created_at,
-    }
-}
+use crate::store::audit::{self, AuditFilter};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -63,5 +49,5 @@ pub async fn list(
     };
     let total = audit::count(&st.store, &filter).await?;
     let rows = audit::query(&st.store, &filter).await?;
-    Ok(paged(rows.into_iter().map(to_dto).collect(), total))
+    Ok(paged(rows, total))
 }

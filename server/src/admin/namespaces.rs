@@ -17,17 +17,6 @@ use crate::store::audit::NewAudit;
 use crate::store::namespaces::{self, DeleteNamespace, NamespaceRow};
 use crate::store::Created;
 
-pub fn to_dto(r: NamespaceRow) -> Namespace {
-    Namespace {
-        id: r.id,
-        name: r.name,
-        description: r.description,
-        created_by: r.created_by,
-        is_active: r.is_active,
-        created_at: r.created_at,
-    }
-}
-
 /// The namespace or a 404.
 pub async fn existing(st: &AdminState, id: i64) -> ApiResult<NamespaceRow> {
     namespaces::get(&st.store, id).await?.ok_or_else(|| ApiError::not_found("namespace", id))
@@ -36,7 +25,7 @@ pub async fn existing(st: &AdminState, id: i64) -> ApiResult<NamespaceRow> {
 #[utoipa::path(get, path = "/api/namespaces", tag = "namespaces",
     responses((status = 200, body = Vec<Namespace>), (status = 401, body = ErrorBody)))]
 pub async fn list(State(st): State<AdminState>, _u: AdminUser) -> ApiResult<Json<Vec<Namespace>>> {
-    Ok(Json(namespaces::list(&st.store).await?.into_iter().map(to_dto).collect()))
+    Ok(Json(namespaces::list(&st.store).await?))
 }
 
 #[utoipa::path(post, path = "/api/namespaces", tag = "namespaces", request_body = CreateNamespace,
@@ -67,7 +56,7 @@ pub async fn create(
         ..Default::default()
     })
     .await;
-    Ok((StatusCode::CREATED, Json(to_dto(row))))
+    Ok((StatusCode::CREATED, Json(row)))
 }
 
 #[utoipa::path(get, path = "/api/namespaces/{id}", tag = "namespaces", params(("id" = i64, Path)),
@@ -77,7 +66,7 @@ pub async fn get_one(
     _u: AdminUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Namespace>> {
-    Ok(Json(to_dto(existing(&st, id).await?)))
+    Ok(Json(existing(&st, id).await?))
 }
 
 #[utoipa::path(put, path = "/api/namespaces/{id}", tag = "namespaces", params(("id" = i64, Path)),
@@ -103,7 +92,7 @@ pub async fn update(
         new_value: Some(&row.description),
     })
     .await;
-    Ok(Json(to_dto(row)))
+    Ok(Json(row))
 }
 
 #[utoipa::path(delete, path = "/api/namespaces/{id}", tag = "namespaces", params(("id" = i64, Path)),

@@ -14,25 +14,12 @@ use crate::store::audit::NewAudit;
 use crate::store::permissions::{self, Grant, PermissionRow};
 use crate::store::users;
 
-fn to_dto(r: PermissionRow) -> Permission {
-    Permission {
-        id: r.id,
-        user_id: r.user_id,
-        username: r.username,
-        namespace_id: r.namespace_id,
-        namespace: r.namespace,
-        role: r.role,
-        granted_by: r.granted_by,
-        granted_at: r.granted_at,
-    }
-}
-
 fn parse_role(s: &str) -> ApiResult<Role> {
     Role::parse(s).ok_or_else(|| ApiError::bad(format!("unknown role '{s}': use sub, pub or admin")))
 }
 
 fn changed(status: &str, p: PermissionRow) -> Json<PermissionChanged> {
-    Json(PermissionChanged { status: status.into(), permission: to_dto(p) })
+    Json(PermissionChanged { status: status.into(), permission: p })
 }
 
 #[utoipa::path(get, path = "/api/namespaces/{id}/permissions", tag = "permissions", params(("id" = i64, Path)),
@@ -43,7 +30,7 @@ pub async fn list_for_namespace(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<Permission>>> {
     super::namespaces::existing(&st, id).await?;
-    Ok(Json(permissions::list_for_namespace(&st.store, id).await?.into_iter().map(to_dto).collect()))
+    Ok(Json(permissions::list_for_namespace(&st.store, id).await?))
 }
 
 #[utoipa::path(get, path = "/api/users/{id}/permissions", tag = "permissions", params(("id" = i64, Path)),
@@ -54,7 +41,7 @@ pub async fn list_for_user(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<Permission>>> {
     users::get(&st.store, id).await?.ok_or_else(|| ApiError::not_found("user", id))?;
-    Ok(Json(permissions::list_for_user(&st.store, id).await?.into_iter().map(to_dto).collect()))
+    Ok(Json(permissions::list_for_user(&st.store, id).await?))
 }
 
 #[utoipa::path(post, path = "/api/namespaces/{id}/permissions", tag = "permissions", params(("id" = i64, Path)),

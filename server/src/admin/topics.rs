@@ -14,17 +14,6 @@ use crate::control::Control;
 use crate::store::audit::NewAudit;
 use crate::store::topics::{self, TopicRow};
 
-fn to_dto(r: TopicRow) -> Topic {
-    Topic {
-        id: r.id,
-        namespace_id: r.namespace_id,
-        namespace: r.namespace,
-        name: r.name,
-        created_by: r.created_by,
-        created_at: r.created_at,
-    }
-}
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
@@ -53,7 +42,7 @@ pub async fn list(
         .filter(|t| q.prefix.as_deref().is_none_or(|p| t.name.starts_with(p)))
         .collect();
     let total = all.len() as i64;
-    let items = all.into_iter().skip(offset as usize).take(limit as usize).map(to_dto).collect();
+    let items = all.into_iter().skip(offset as usize).take(limit as usize).collect();
     Ok(paged(items, total))
 }
 
@@ -61,7 +50,7 @@ pub async fn list(
     responses((status = 200, body = Topic), (status = 404, body = ErrorBody)))]
 pub async fn get_one(State(st): State<AdminState>, _u: AdminUser, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<Topic>> {
     let row = topics::get(&st.store, id).await?.ok_or_else(|| ApiError::not_found("topic", id))?;
-    Ok(Json(to_dto(row)))
+    Ok(Json(row))
 }
 
 #[utoipa::path(delete, path = "/api/topics/{id}", tag = "topics", params(("id" = i64, Path)),

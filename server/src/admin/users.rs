@@ -25,19 +25,6 @@ use crate::store::users::{self, NewUser, UserFilter, UserRow};
 use crate::store::Created;
 use crate::tokens;
 
-pub fn to_dto(r: UserRow) -> User {
-    User {
-        id: r.id,
-        username: r.username,
-        user_type: r.user_type,
-        is_active: r.is_active,
-        has_token: r.has_token,
-        has_password: r.has_password,
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-    }
-}
-
 fn parse_type(s: &str) -> ApiResult<UserType> {
     UserType::parse(s).ok_or_else(|| {
         ApiError::bad(format!("unknown user_type '{s}': use super_admin, mq_super, mq_normal or admin_only"))
@@ -92,13 +79,13 @@ pub async fn list(
     };
     let total = users::count(&st.store, &filter).await?;
     let rows = users::list(&st.store, &filter).await?;
-    Ok(paged(rows.into_iter().map(to_dto).collect(), total))
+    Ok(paged(rows, total))
 }
 
 #[utoipa::path(get, path = "/api/users/{id}", tag = "users", params(("id" = i64, Path)),
     responses((status = 200, body = User), (status = 404, body = ErrorBody)))]
 pub async fn get_one(State(st): State<AdminState>, _u: AdminUser, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<User>> {
-    Ok(Json(to_dto(existing(&st, id).await?.0)))
+    Ok(Json(existing(&st, id).await?.0))
 }
 
 #[utoipa::path(post, path = "/api/users", tag = "users", request_body = CreateUser,
@@ -210,7 +197,7 @@ pub async fn update(
         ..Default::default()
     })
     .await;
-    Ok(Json(to_dto(row)))
+    Ok(Json(row))
 }
 
 #[utoipa::path(delete, path = "/api/users/{id}", tag = "users", params(("id" = i64, Path)),

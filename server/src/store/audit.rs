@@ -8,18 +8,8 @@ use super::timestamp::format_unix;
 use super::Store;
 
 /// One audit entry as the admin API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
-pub struct AuditRow {
-    pub id: i64,
-    pub op_type: String,
-    pub target_type: String,
-    pub operator: String,
-    pub target: String,
-    pub namespace: Option<String>,
-    pub old_value: Option<String>,
-    pub new_value: Option<String>,
-    pub created_at: String,
-}
+/// Read straight into the admin API's DTO (shared with the console).
+pub use pulsemq_shared::dto::AuditEntry as AuditRow;
 
 /// What to record; `created_at` is set by the database.
 #[derive(Debug, Clone, Copy, Default)]

@@ -5,15 +5,8 @@ use sqlx::SqliteConnection;
 use super::{is_foreign_key_violation, is_unique_violation, Created, Store};
 
 /// A namespace as the admin API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
-pub struct NamespaceRow {
-    pub id: i64,
-    pub name: String,
-    pub description: String,
-    pub created_by: String,
-    pub is_active: bool,
-    pub created_at: String,
-}
+/// Read straight into the admin API's DTO (shared with the console).
+pub use pulsemq_shared::dto::Namespace as NamespaceRow;
 
 /// Outcome of [`delete`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,17 +10,8 @@ use crate::perms::Role;
 
 /// A grant with both names, so one type serves the per-namespace and the
 /// per-user listings.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
-pub struct PermissionRow {
-    pub id: i64,
-    pub user_id: i64,
-    pub username: String,
-    pub namespace_id: i64,
-    pub namespace: String,
-    pub role: String,
-    pub granted_by: String,
-    pub granted_at: String,
-}
+/// Read straight into the admin API's DTO (shared with the console).
+pub use pulsemq_shared::dto::Permission as PermissionRow;
 
 /// Outcome of [`grant`].
 #[derive(Debug, Clone, PartialEq, Eq)]

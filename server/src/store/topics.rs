@@ -6,15 +6,8 @@ use sqlx::SqliteConnection;
 use super::Store;
 
 /// A topic with its namespace's name (the API and console speak names).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
-pub struct TopicRow {
-    pub id: i64,
-    pub namespace_id: i64,
-    pub namespace: String,
-    pub name: String,
-    pub created_by: String,
-    pub created_at: String,
-}
+/// Read straight into the admin API's DTO (shared with the console).
+pub use pulsemq_shared::dto::Topic as TopicRow;
 
 macro_rules! select_topic_row {
     ($($tail:literal),*) => {

@@ -11,20 +11,8 @@ use super::{is_unique_violation, Created, Store};
 use crate::perms::UserType;
 
 /// A user as the admin API shows it: never a hash, only whether one is set.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
-pub struct UserRow {
-    pub id: i64,
-    pub username: String,
-    pub user_type: String,
-    pub is_active: bool,
-    /// The user has an MQ token (may AUTH); an API-created super_admin has
-    /// none until its token is reset.
-    pub has_token: bool,
-    /// The user has a password (may log in to the console).
-    pub has_password: bool,
-    pub created_at: String,
-    pub updated_at: String,
-}
+/// Read straight into the admin API's DTO (shared with the console).
+pub use pulsemq_shared::dto::User as UserRow;
 
 /// The secrets of one user, for login (bcrypt) and token checks. Deliberately
 /// not `Serialize`.
