@@ -19,6 +19,11 @@ if [ -f "$ROOT/python/pyproject.toml" ]; then
     "$VENV/bin/python" -m pytest -q python/tests
 fi
 
+# Performance (issue 6): the quick bench, a few seconds on a release build;
+# it fails only on gross regressions (NO_ACK under 0.3x a plain libzmq forwarder).
+say "Bench: cargo run --release -p pulsemq-bench -- --quick"
+cargo run --release -p pulsemq-bench -- --quick
+
 if [ -f "$ROOT/frontend/Cargo.toml" ] && [ -f "$ROOT/tests/browser/package.json" ]; then
   # The console in headless Chromium against the real broker (debug build:
   # rust-embed reads frontend/dist from disk, so no release build is needed).

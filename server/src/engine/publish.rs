@@ -1,16 +1,36 @@
 //! PUB: check, stamp, sequence, deliver, acknowledge.
 
+use std::io::Write as _;
+use std::sync::Arc;
 use std::time::Instant;
 
 use pulsemq_shared::header::flags;
 use pulsemq_shared::payloads::PUB_OK;
 use pulsemq_shared::{validate_namespace, validate_topic, ErrorCode, Format};
 
-use super::delivery::Outgoing;
+use super::delivery::{Body, Outgoing};
+use super::subscriptions::SessionKey;
 use super::topics::{LastValue, LVC_MAX_PAYLOAD};
 use super::{Engine, Request};
 use crate::control::StoreEvent;
-use crate::perms::Role;
+use crate::perms::{Role, UserEntry};
+
+/// A publish that passed every check and got its sequence number: what
+/// [`Engine::finish_pub`] needs to deliver and acknowledge it once the
+/// request's borrowed frames are released (so the received payload frame
+/// can be handed to a single recipient instead of copied).
+pub(super) struct Accepted {
+    user: Arc<UserEntry>,
+    format: Format,
+    flags: u8,
+    timestamp_ms: i64,
+    seq: u64,
+    broker_time_us: u64,
+    started: Instant,
+    ack: bool,
+    version: u8,
+    request_id: u32,
+}
 
 /// µs since the Unix epoch.
 pub(super) fn now_us() -> u64 {
@@ -19,30 +39,38 @@ pub(super) fn now_us() -> u64 {
 
 impl Engine {
     /// Order of checks: session (2), names (4), role (3), format and size
-    /// (5). Only a message that passes all of them gets a sequence number.
-    pub(super) fn on_pub(&mut self, req: &Request) {
+    /// (5). Only a message that passes all of them gets a sequence number;
+    /// it is then delivered and acknowledged by [`Engine::finish_pub`].
+    pub(super) fn on_pub(&mut self, req: &Request) -> Option<Accepted> {
         let started = Instant::now();
-        let Some(key) = self.session_of(req) else { return };
+        let key: SessionKey = self.session_of(req)?;
         let f = req.frames;
         let h = f.header;
         if let Err(e) = validate_namespace(f.namespace).and_then(|_| validate_topic(f.topic)) {
-            return self.reply_error(req, e.code(), &e.to_string());
+            self.reply_error(req, e.code(), &e.to_string());
+            return None;
         }
-        let Some(user) = self.sessions.get(key).map(|s| s.user.clone()) else { return };
+        let user = self.sessions.get(key).map(|s| s.user.clone())?;
         if !user.may(f.namespace, Role::Pub) {
             self.totals.perm_denied += 1;
             let msg = format!("permission denied: '{}' has no pub role in namespace '{}'", user.username, f.namespace);
-            return self.reply_error(req, ErrorCode::PermissionDenied, &msg);
+            self.reply_error(req, ErrorCode::PermissionDenied, &msg);
+            return None;
         }
         let compressed = match h.compression() {
             Ok(c) => c.is_some(),
-            Err(e) => return self.reply_error(req, e.code(), &e.to_string()),
+            Err(e) => {
+                self.reply_error(req, e.code(), &e.to_string());
+                return None;
+            }
         };
         if let Err(e) = h.format.check_size(f.payload.len()) {
-            return self.reply_error(req, e.code(), &e.to_string());
+            self.reply_error(req, e.code(), &e.to_string());
+            return None;
         }
         if h.format == Format::String && !compressed && std::str::from_utf8(f.payload).is_err() {
-            return self.reply_error(req, ErrorCode::PayloadInvalid, "STRING payload is not valid UTF-8");
+            self.reply_error(req, ErrorCode::PayloadInvalid, "STRING payload is not valid UTF-8");
+            return None;
         }
 
         let broker_time_us = now_us();
@@ -85,25 +113,52 @@ impl Engine {
         }
         self.totals.msgs_in += 1;
         self.totals.bytes_in += len;
-
-        let out = Outgoing {
-            namespace: f.namespace,
-            topic: f.topic,
-            publisher: &user.username,
+        Some(Accepted {
+            user,
             format: h.format,
             flags: out_flags,
             timestamp_ms: h.timestamp_ms,
-            payload: f.payload,
             seq,
             broker_time_us,
-        };
-        self.deliver(&out, None);
-        self.latency.record(started.elapsed().as_micros() as u64);
+            started,
+            ack: !h.has_flag(flags::NO_ACK),
+            version: h.version,
+            request_id: h.request_id,
+        })
+    }
 
-        if !h.has_flag(flags::NO_ACK) {
-            let extra =
-                if h.version == pulsemq_shared::header::LEGACY_VERSION { None } else { Some(format!("\"seq\":{seq}")) };
-            self.reply_ack(req, PUB_OK, extra.as_deref());
+    /// Delivers an accepted publish, then acknowledges it (unless NO_ACK).
+    /// `parts` is the received `[rid, header, namespace, topic, username,
+    /// payload, reserved]`, already checked by [`Engine::on_pub`].
+    pub(super) fn finish_pub(&mut self, parts: &mut [zmq::Message], a: Accepted) {
+        let (head, tail) = parts.split_at_mut(5);
+        let (Ok(namespace), Ok(topic)) = (std::str::from_utf8(&head[2]), std::str::from_utf8(&head[3])) else {
+            return; // validated by on_pub: cannot happen
+        };
+        let mut out = Outgoing {
+            namespace,
+            topic,
+            publisher: &a.user.username,
+            format: a.format,
+            flags: a.flags,
+            timestamp_ms: a.timestamp_ms,
+            payload: Body::Received(&mut tail[0]),
+            seq: a.seq,
+            broker_time_us: a.broker_time_us,
+        };
+        self.deliver(&mut out, None);
+        self.latency.record(a.started.elapsed().as_micros() as u64);
+
+        if a.ack {
+            let rid: &[u8] = &head[0];
+            if a.version == pulsemq_shared::header::LEGACY_VERSION {
+                self.start_ack(true, PUB_OK);
+            } else {
+                // `{"status":"PUB_OK","seq":N}`, written into the reused buffer.
+                self.start_ack(false, PUB_OK);
+                let _ = write!(self.scratch, ",\"seq\":{}", a.seq);
+            }
+            self.send_ack(rid, a.version, a.request_id);
         }
     }
 }

@@ -14,6 +14,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use pulsemq_shared::Pattern;
 
 use super::subscriptions::SessionKey;
+use super::FastMap;
 use crate::control::ConnectionInfo;
 use crate::perms::UserEntry;
 
@@ -75,11 +76,11 @@ impl Session {
 /// All live sessions and the lookups into them.
 #[derive(Debug, Default)]
 pub struct SessionTable {
-    sessions: HashMap<SessionKey, Session>,
-    by_cmd: HashMap<Vec<u8>, SessionKey>,
-    by_delivery: HashMap<Vec<u8>, SessionKey>,
-    by_id: HashMap<String, SessionKey>,
-    per_user: HashMap<i64, usize>,
+    sessions: FastMap<SessionKey, Session>,
+    by_cmd: FastMap<Vec<u8>, SessionKey>,
+    by_delivery: FastMap<Vec<u8>, SessionKey>,
+    by_id: FastMap<String, SessionKey>,
+    per_user: FastMap<i64, usize>,
     next_key: SessionKey,
 }
 

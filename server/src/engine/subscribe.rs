@@ -4,7 +4,7 @@ use pulsemq_shared::header::{flags, LEGACY_VERSION};
 use pulsemq_shared::payloads::{SubOptions, SUB_OK, UNSUB_OK};
 use pulsemq_shared::{validate_namespace, ErrorCode, Format, Pattern};
 
-use super::delivery::Outgoing;
+use super::delivery::{Body, Outgoing};
 use super::subscriptions::SessionKey;
 use super::{Engine, Request};
 use crate::perms::Role;
@@ -99,18 +99,18 @@ impl Engine {
             .collect();
         lasts.sort_by(|a, b| a.0.cmp(&b.0));
         for (topic, last) in lasts {
-            let out = Outgoing {
+            let mut out = Outgoing {
                 namespace: ns,
                 topic: &topic,
                 publisher: &last.publisher,
                 format: Format::from_u8(last.format).unwrap_or(Format::Bytes),
                 flags: last.flags | flags::SNAPSHOT,
                 timestamp_ms: last.timestamp_ms,
-                payload: &last.payload,
+                payload: Body::Shared(&last.payload),
                 seq: last.seq,
                 broker_time_us: last.broker_time_us,
             };
-            self.deliver(&out, Some(key));
+            self.deliver(&mut out, Some(key));
         }
     }
 }

@@ -6,16 +6,16 @@
 //! number of *matching* subscriptions, never on how many subscriptions
 //! exist — a million `a.b.*` patterns cost nothing to a publish on `x.y`.
 
-use std::collections::HashMap;
-
 use pulsemq_shared::{Pattern, PatternLevel};
+
+use super::FastMap;
 
 /// Identifies a session inside the engine.
 pub type SessionKey = u64;
 
 #[derive(Debug, Default)]
 struct Node {
-    literal: HashMap<Box<str>, Node>,
+    literal: FastMap<Box<str>, Node>,
     star: Option<Box<Node>>,
     /// Sessions whose pattern ends exactly here.
     here: Vec<SessionKey>,
@@ -86,7 +86,7 @@ fn remove_key(v: &mut Vec<SessionKey>, key: SessionKey) -> bool {
 /// All subscriptions of all sessions, per namespace.
 #[derive(Debug, Default)]
 pub struct SubscriptionIndex {
-    namespaces: HashMap<String, Node>,
+    namespaces: FastMap<String, Node>,
     len: usize,
 }
 

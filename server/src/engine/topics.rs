@@ -1,7 +1,7 @@
 //! The topic registry: per-topic sequence numbers, counters and the
 //! last-value cache, plus which topics the database already knows.
 
-use std::collections::HashMap;
+use super::FastMap;
 
 /// Payloads up to this size are kept as the topic's last value (replayed to
 /// `{"snapshot":true}` subscribers). Larger ones (DataFrame batches) are not
@@ -36,7 +36,7 @@ pub struct TopicState {
 /// namespace → topic → state.
 #[derive(Debug, Default)]
 pub struct TopicRegistry {
-    pub namespaces: HashMap<String, HashMap<String, TopicState>>,
+    pub namespaces: FastMap<String, FastMap<String, TopicState>>,
     count: usize,
 }
 
@@ -56,7 +56,7 @@ impl TopicRegistry {
     pub fn get_or_create(&mut self, namespace: &str, topic: &str) -> &mut TopicState {
         // Look up by &str first so the hot path allocates nothing.
         if !self.namespaces.contains_key(namespace) {
-            self.namespaces.insert(namespace.to_owned(), HashMap::new());
+            self.namespaces.insert(namespace.to_owned(), FastMap::default());
         }
         let topics = self.namespaces.get_mut(namespace).expect("inserted above");
         if !topics.contains_key(topic) {

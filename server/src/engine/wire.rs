@@ -71,6 +71,108 @@ pub fn send_routed(sock: &zmq::Socket, rid: &[u8], frames: &[&[u8]]) -> Sent {
     Sent::Ok
 }
 
+/// Sends `[rid, head..., payload, tail]` where the payload frame is handed
+/// over as is (no copy), for the last recipient of a received message.
+pub fn send_routed_payload(
+    sock: &zmq::Socket,
+    rid: &[u8],
+    head: [&[u8]; 4],
+    payload: zmq::Message,
+    tail: &[u8],
+) -> Sent {
+    match sock.send(rid, zmq::SNDMORE | zmq::DONTWAIT) {
+        Ok(()) => {}
+        Err(zmq::Error::EAGAIN) => return Sent::Full,
+        Err(_) => return Sent::Gone,
+    }
+    let more = zmq::SNDMORE | zmq::DONTWAIT;
+    for f in head {
+        if sock.send(f, more).is_err() {
+            return Sent::Gone;
+        }
+    }
+    if sock.send(payload, more).is_err() || sock.send(tail, zmq::DONTWAIT).is_err() {
+        return Sent::Gone;
+    }
+    Sent::Ok
+}
+
+/// `zmq_msg_t` with the alignment libzmq gives it in C (a union with a
+/// pointer); the binding declares it as plain bytes.
+#[repr(C, align(8))]
+struct RawMsg(zmq_sys::zmq_msg_t);
+
+impl RawMsg {
+    fn empty() -> RawMsg {
+        RawMsg(zmq_sys::zmq_msg_t { __: [0; 64] })
+    }
+}
+
+/// One frame sent to many peers without copying its bytes per peer: each
+/// send hands libzmq a reference (`zmq_msg_copy`: a struct copy for small
+/// frames, a reference count for large ones), the way XPUB fans out. The
+/// `zmq` crate has no safe API for this, hence the few FFI calls here.
+pub struct SharedFrame(RawMsg);
+
+impl SharedFrame {
+    pub fn new(bytes: &[u8]) -> SharedFrame {
+        let mut m = RawMsg::empty();
+        // SAFETY: `m` is writable and 8-byte aligned; after a successful
+        // init_size its data pointer is valid for `bytes.len()` bytes.
+        unsafe {
+            let rc = zmq_sys::zmq_msg_init_size(&mut m.0, bytes.len());
+            assert_eq!(rc, 0, "zmq_msg_init_size({}) failed", bytes.len());
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), zmq_sys::zmq_msg_data(&mut m.0) as *mut u8, bytes.len());
+        }
+        SharedFrame(m)
+    }
+
+    /// Sends a reference to this frame; false when libzmq refused it.
+    fn send(&mut self, sock: &mut zmq::Socket, flags: i32) -> bool {
+        let mut c = RawMsg::empty();
+        // SAFETY: `c` is initialised before use and either consumed by a
+        // successful zmq_msg_send or closed here; `self.0` stays a valid
+        // message (copy only adds a reference); `sock` is a live socket
+        // used from its owning thread only.
+        unsafe {
+            zmq_sys::zmq_msg_init(&mut c.0);
+            if zmq_sys::zmq_msg_copy(&mut c.0, &mut self.0 .0) != 0 {
+                zmq_sys::zmq_msg_close(&mut c.0);
+                return false;
+            }
+            if zmq_sys::zmq_msg_send(&mut c.0, sock.as_mut_ptr(), flags) < 0 {
+                zmq_sys::zmq_msg_close(&mut c.0);
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl Drop for SharedFrame {
+    fn drop(&mut self) {
+        // SAFETY: initialised in `new`, closed exactly once here.
+        unsafe { zmq_sys::zmq_msg_close(&mut self.0 .0) };
+    }
+}
+
+/// Sends `[rid, frames...]` with shared frames (see [`SharedFrame`]).
+pub fn send_routed_shared(sock: &mut zmq::Socket, rid: &[u8], frames: &mut [SharedFrame]) -> Sent {
+    match sock.send(rid, zmq::SNDMORE | zmq::DONTWAIT) {
+        Ok(()) => {}
+        Err(zmq::Error::EAGAIN) => return Sent::Full,
+        Err(_) => return Sent::Gone,
+    }
+    let last = frames.len() - 1;
+    for (i, f) in frames.iter_mut().enumerate() {
+        let flags = if i == last { zmq::DONTWAIT } else { zmq::SNDMORE | zmq::DONTWAIT };
+        if !f.send(sock, flags) {
+            return Sent::Gone;
+        }
+    }
+    Sent::Ok
+}
+
 /// Builds a reply header: the request's version and id, the format the
 /// original protocol used (ACK / ERROR as STRING, PONG as BYTES).
 pub fn reply_header(version: u8, msg_type: MsgType, request_id: u32, payload_len: usize) -> Header {
@@ -116,4 +218,43 @@ pub fn decode_routed(parts: &[zmq::Message], n: usize) -> Result<pulsemq_shared:
     }
     let frames: [&[u8]; FRAME_COUNT] = [&parts[1], &parts[2], &parts[3], &parts[4], &parts[5], &parts[6]];
     pulsemq_shared::decode(&frames).map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shared frames reach every peer intact: empty, small (inline in the
+    /// message) and large (reference-counted) ones, and outlive their sends.
+    #[test]
+    fn shared_frames_reach_every_peer_intact() {
+        let ctx = zmq::Context::new();
+        let mut router = ctx.socket(zmq::ROUTER).unwrap();
+        router.set_router_mandatory(true).unwrap();
+        router.bind("inproc://shared-frames").unwrap();
+        let peers: Vec<zmq::Socket> = (0..3u8)
+            .map(|i| {
+                let d = ctx.socket(zmq::DEALER).unwrap();
+                d.set_identity(&[b'p', i]).unwrap();
+                d.connect("inproc://shared-frames").unwrap();
+                d.send(&b"hi"[..], 0).unwrap();
+                d
+            })
+            .collect();
+        for _ in 0..3 {
+            router.recv_multipart(0).unwrap();
+        }
+        let big: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        let bodies: [&[u8]; 3] = [b"", b"small", &big];
+        let mut frames = bodies.map(SharedFrame::new);
+        for i in 0..3u8 {
+            assert_eq!(send_routed_shared(&mut router, &[b'p', i], &mut frames), Sent::Ok);
+        }
+        assert_eq!(send_routed_shared(&mut router, b"nobody", &mut frames), Sent::Gone);
+        drop(frames);
+        for d in &peers {
+            let got = d.recv_multipart(0).unwrap();
+            assert_eq!(got, bodies.map(<[u8]>::to_vec).to_vec());
+        }
+    }
 }
