@@ -91,7 +91,6 @@ pub fn minute_rows(
         drops: delta(t.drops, b.drops),
         latency_p50_us: snap.latency_p50_us as f64,
         latency_p99_us: snap.latency_p99_us as f64,
-        cache_hit_rate: 0.0,
         memory_mb: crate::admin::health::memory_mb(),
     };
     let mut users: Vec<_> = users.into_values().collect();

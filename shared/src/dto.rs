@@ -385,9 +385,12 @@ pub struct TopicStats {
     pub last_publish_ms: i64,
 }
 
-/// One minute of the whole broker (dashboard history).
+/// One minute of the whole broker (dashboard history). Counters are the
+/// minute's increase; `online_users`, `active_connections`, latencies and
+/// memory are gauges at the end of the minute.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct SystemMinute {
     /// Start of the minute, Unix seconds.
     pub minute_ts: i64,
@@ -401,19 +404,35 @@ pub struct SystemMinute {
     pub drops: i64,
     pub latency_p50_us: f64,
     pub latency_p99_us: f64,
+    /// Resident memory of the broker process.
+    pub memory_mb: f64,
 }
 
-/// One minute of one topic.
+/// One minute of one topic. Counters are the minute's increase;
+/// `sub_count` and the latencies are gauges; `pub_count` and `latency_max`
+/// keep the highest value reported.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct TopicMinute {
     pub namespace: String,
     pub topic_name: String,
+    /// Start of the minute, Unix seconds (a multiple of 60).
     pub minute_ts: i64,
     pub msg_count: i64,
+    /// Payload bytes.
     pub byte_count: i64,
+    /// Subscribers at the end of the minute.
     pub sub_count: i64,
+    /// Distinct publishers seen in the minute.
+    pub pub_count: i64,
+    /// µs.
+    pub latency_p50: f64,
+    pub latency_p99: f64,
+    pub latency_max: f64,
     pub drop_count: i64,
+    /// SUB + UNSUB.
+    pub sub_churn: i64,
 }
 
 // ---------------------------------------------------------------- audit

@@ -151,24 +151,7 @@ pub async fn history(
     _u: AdminUser,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<Vec<SystemMinute>>> {
-    let rows = stats::system_minutes(&st.store, since(q.minutes)?).await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|r| SystemMinute {
-                minute_ts: r.minute_ts,
-                msg_total: r.msg_total,
-                byte_total: r.byte_total,
-                online_users: r.online_users,
-                active_connections: r.active_connections,
-                auth_total: r.auth_total,
-                auth_fail: r.auth_fail,
-                perm_denied: r.perm_denied,
-                drops: r.drops,
-                latency_p50_us: r.latency_p50_us,
-                latency_p99_us: r.latency_p99_us,
-            })
-            .collect(),
-    ))
+    Ok(Json(stats::system_minutes(&st.store, since(q.minutes)?).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -188,20 +171,7 @@ pub async fn topic_history(
     _u: AdminUser,
     ApiQuery(q): ApiQuery<TopicHistoryQuery>,
 ) -> ApiResult<Json<Vec<TopicMinute>>> {
-    let rows = stats::topic_minutes(&st.store, q.namespace.as_deref(), q.topic.as_deref(), since(q.minutes)?).await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|r| TopicMinute {
-                namespace: r.namespace,
-                topic_name: r.topic_name,
-                minute_ts: r.minute_ts,
-                msg_count: r.msg_count,
-                byte_count: r.byte_count,
-                sub_count: r.sub_count,
-                drop_count: r.drop_count,
-            })
-            .collect(),
-    ))
+    Ok(Json(stats::topic_minutes(&st.store, q.namespace.as_deref(), q.topic.as_deref(), since(q.minutes)?).await?))
 }
 
 #[cfg(test)]

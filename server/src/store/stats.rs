@@ -10,31 +10,8 @@ use sqlx::SqliteConnection;
 
 use super::Store;
 
-/// One topic's minute.
-#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow, serde::Serialize)]
-pub struct TopicMinute {
-    pub namespace: String,
-    pub topic_name: String,
-    /// Start of the minute, Unix seconds (a multiple of 60).
-    pub minute_ts: i64,
-    /// Counter.
-    pub msg_count: i64,
-    /// Counter (payload bytes).
-    pub byte_count: i64,
-    /// Gauge: subscribers at the end of the minute.
-    pub sub_count: i64,
-    /// Distinct publishers seen in the minute: the highest value reported is kept.
-    pub pub_count: i64,
-    /// Gauges (µs).
-    pub latency_p50: f64,
-    pub latency_p99: f64,
-    /// Highest value reported is kept.
-    pub latency_max: f64,
-    /// Counter.
-    pub drop_count: i64,
-    /// Counter (SUB + UNSUB).
-    pub sub_churn: i64,
-}
+/// Read and written straight from the admin API's DTO (shared with the console).
+pub use pulsemq_shared::dto::TopicMinute;
 
 /// One user's minute.
 #[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
@@ -51,27 +28,8 @@ pub struct UserMinute {
     pub is_online: bool,
 }
 
-/// The whole broker's minute.
-#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow, serde::Serialize)]
-pub struct SystemMinute {
-    pub minute_ts: i64,
-    /// Counters.
-    pub msg_total: i64,
-    pub byte_total: i64,
-    /// Gauges.
-    pub online_users: i64,
-    pub active_connections: i64,
-    /// Counters.
-    pub auth_total: i64,
-    pub auth_fail: i64,
-    pub perm_denied: i64,
-    pub drops: i64,
-    /// Gauges.
-    pub latency_p50_us: f64,
-    pub latency_p99_us: f64,
-    pub cache_hit_rate: f64,
-    pub memory_mb: f64,
-}
+/// Read and written straight from the admin API's DTO (shared with the console).
+pub use pulsemq_shared::dto::SystemMinute;
 
 /// One topic's hour (from [`rollup_hour`]).
 #[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow, serde::Serialize)]
@@ -186,8 +144,8 @@ async fn upsert_user_in(conn: &mut SqliteConnection, r: &UserMinute) -> Result<(
 async fn upsert_system_in(conn: &mut SqliteConnection, r: &SystemMinute) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO stats_system_minute (minute_ts, msg_total, byte_total, online_users, active_connections, \
-         auth_total, auth_fail, perm_denied, drops, latency_p50_us, latency_p99_us, cache_hit_rate, memory_mb) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         auth_total, auth_fail, perm_denied, drops, latency_p50_us, latency_p99_us, memory_mb) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
          ON CONFLICT (minute_ts) DO UPDATE SET \
          msg_total = stats_system_minute.msg_total + excluded.msg_total, \
          byte_total = stats_system_minute.byte_total + excluded.byte_total, \
@@ -199,7 +157,6 @@ async fn upsert_system_in(conn: &mut SqliteConnection, r: &SystemMinute) -> Resu
          drops = stats_system_minute.drops + excluded.drops, \
          latency_p50_us = excluded.latency_p50_us, \
          latency_p99_us = excluded.latency_p99_us, \
-         cache_hit_rate = excluded.cache_hit_rate, \
          memory_mb = excluded.memory_mb",
     )
     .bind(r.minute_ts)
@@ -213,7 +170,6 @@ async fn upsert_system_in(conn: &mut SqliteConnection, r: &SystemMinute) -> Resu
     .bind(r.drops)
     .bind(r.latency_p50_us)
     .bind(r.latency_p99_us)
-    .bind(r.cache_hit_rate)
     .bind(r.memory_mb)
     .execute(conn)
     .await?;
@@ -246,7 +202,7 @@ pub async fn upsert_minutes(
 pub async fn system_minutes(store: &Store, since: i64) -> crate::Result<Vec<SystemMinute>> {
     Ok(sqlx::query_as(
         "SELECT minute_ts, msg_total, byte_total, online_users, active_connections, auth_total, auth_fail, perm_denied, \
-         drops, latency_p50_us, latency_p99_us, cache_hit_rate, memory_mb \
+         drops, latency_p50_us, latency_p99_us, memory_mb \
          FROM stats_system_minute WHERE minute_ts >= $1 ORDER BY minute_ts",
     )
     .bind(since)
@@ -508,7 +464,6 @@ mod tests {
                 drops: 5,
                 latency_p50_us: 11.0,
                 latency_p99_us: 70.0,
-                cache_hit_rate: 0.0,
                 memory_mb: 42.0,
             }]
         );
