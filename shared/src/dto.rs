@@ -312,8 +312,8 @@ pub struct Disconnected {
 
 // ---------------------------------------------------------------- stats
 
-/// Counters since the broker started.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Counters since the broker started (the engine keeps exactly these).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct StatTotals {
     pub msgs_in: u64,
@@ -327,6 +327,10 @@ pub struct StatTotals {
     pub perm_denied: u64,
     pub errors_sent: u64,
     pub sessions_expired: u64,
+    /// Storage events (new topics, failed AUTHs) the engine could not queue
+    /// because the database writer was overloaded.
+    #[serde(default)]
+    pub events_dropped: u64,
 }
 
 /// The original's `system` block, kept for its scripts (`auth_total`

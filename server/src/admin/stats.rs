@@ -3,9 +3,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use pulsemq_shared::dto::{
-    ErrorBody, LegacySystemBlock, StatTotals, SystemMinute, SystemStats, TopicMinute, TopicStats,
-};
+use pulsemq_shared::dto::{ErrorBody, LegacySystemBlock, SystemMinute, SystemStats, TopicMinute, TopicStats};
 use pulsemq_shared::Pattern;
 use serde::Deserialize;
 
@@ -34,19 +32,7 @@ pub fn system_stats(s: &StatsSnapshot) -> SystemStats {
         latency_p90_us: s.latency_p90_us,
         latency_p99_us: s.latency_p99_us,
         latency_p999_us: s.latency_p999_us,
-        totals: StatTotals {
-            msgs_in: t.msgs_in,
-            bytes_in: t.bytes_in,
-            msgs_out: t.msgs_out,
-            bytes_out: t.bytes_out,
-            drops: t.drops,
-            auth_ok: t.auth_ok,
-            auth_fail: t.auth_fail,
-            auth_throttled: t.auth_throttled,
-            perm_denied: t.perm_denied,
-            errors_sent: t.errors_sent,
-            sessions_expired: t.sessions_expired,
-        },
+        totals: *t,
         system: LegacySystemBlock {
             auth_total: t.auth_ok + t.auth_fail,
             auth_fail: t.auth_fail,

@@ -69,23 +69,9 @@ impl Histogram {
     }
 }
 
-/// Monotonic totals since start-up.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Totals {
-    pub msgs_in: u64,
-    pub bytes_in: u64,
-    pub msgs_out: u64,
-    pub bytes_out: u64,
-    pub drops: u64,
-    pub auth_ok: u64,
-    pub auth_fail: u64,
-    pub auth_throttled: u64,
-    pub perm_denied: u64,
-    pub errors_sent: u64,
-    pub sessions_expired: u64,
-    /// Store events the engine could not queue (writer overloaded).
-    pub events_dropped: u64,
-}
+/// Monotonic totals since start-up: the admin API's DTO, so the engine's
+/// counters and what the API shows cannot drift apart.
+pub use pulsemq_shared::dto::StatTotals as Totals;
 
 /// Per-topic figures in a snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize)]
