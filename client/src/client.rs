@@ -339,7 +339,7 @@ impl Client {
         validate_namespace(namespace)?;
         let pattern = Pattern::parse(pattern)?;
         let shared = self.shared();
-        let (tx, rx) = mpsc::channel(self.inner.opts.subscription_capacity.max(1));
+        let (tx, rx) = crate::queue::queue(self.inner.opts.subscription_capacity.max(1));
         let dropped = Arc::new(AtomicU64::new(0));
         let id = shared.next_local.fetch_add(1, Ordering::Relaxed);
         let local = LocalSub { id, tx, dropped: dropped.clone(), snapshot, dropping: Default::default() };

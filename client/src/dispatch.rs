@@ -12,14 +12,14 @@
 //! in its `dropped` counter. The I/O thread never blocks on a slow consumer,
 //! so heartbeats and other subscriptions keep flowing.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use pulsemq_shared::Pattern;
-use tokio::sync::mpsc;
 
+use crate::fasthash::FastMap;
 use crate::message::Message;
+use crate::queue::{PushError, QueueTx, WakeHandle};
 
 /// Identifies one local subscription.
 pub(crate) type LocalId = u64;
@@ -28,7 +28,7 @@ pub(crate) type LocalId = u64;
 #[derive(Debug)]
 pub(crate) struct LocalSub {
     pub id: LocalId,
-    pub tx: mpsc::Sender<Message>,
+    pub tx: QueueTx,
     pub dropped: Arc<AtomicU64>,
     /// Wants messages replayed from the last-value cache.
     pub snapshot: bool,
@@ -62,12 +62,14 @@ pub(crate) struct Dispatched {
     pub dropped: u32,
     /// Subscriptions that just started dropping: (pattern, dropped so far).
     pub newly_slow: Vec<(String, u64)>,
+    /// Namespace of the message, set only when `newly_slow` is not empty.
+    pub slow_namespace: Option<String>,
 }
 
 /// Every local subscription, grouped by namespace then wire pattern.
 #[derive(Debug, Default)]
 pub(crate) struct SubTable {
-    by_ns: HashMap<String, Vec<WireSub>>,
+    by_ns: FastMap<String, Vec<WireSub>>,
 }
 
 impl SubTable {
@@ -136,12 +138,17 @@ impl SubTable {
     }
 
     /// Fans a delivery out to every matching local subscription. Snapshot
-    /// messages go only to subscriptions that asked for a snapshot.
-    pub(crate) fn dispatch(&self, msg: &Message) -> Dispatched {
+    /// messages go only to subscriptions that asked for a snapshot. The
+    /// message moves into the last recipient; the others get clones, which
+    /// share the payload. Consumers are not woken here: those owed a
+    /// wake-up are added to `wakes`, to be woken after the read batch.
+    pub(crate) fn dispatch(&self, msg: Message, wakes: &mut Vec<WakeHandle>) -> Dispatched {
         let mut out = Dispatched::default();
-        let Some(subs) = self.by_ns.get(&msg.namespace) else {
+        let Some((ns, subs)) = self.by_ns.get_key_value(&msg.namespace) else {
             return out;
         };
+        // The previous recipient found: it gets a clone once a later one shows up.
+        let mut prev: Option<(&WireSub, &LocalSub)> = None;
         for w in subs {
             if !w.pattern.matches(&msg.topic) {
                 continue;
@@ -150,35 +157,52 @@ impl SubTable {
                 if msg.snapshot && !l.snapshot {
                     continue;
                 }
-                match l.tx.try_send(msg.clone()) {
-                    Ok(()) => {
-                        out.delivered += 1;
-                        l.dropping.set(false);
-                    }
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        let n = l.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                        out.dropped += 1;
-                        if !l.dropping.replace(true) {
-                            out.newly_slow.push((w.pattern_text.clone(), n));
-                        }
-                    }
-                    // The Subscription was dropped; its removal is on its way.
-                    Err(mpsc::error::TrySendError::Closed(_)) => {}
+                if let Some((pw, pl)) = prev.replace((w, l)) {
+                    deliver(pw, pl, msg.clone(), &mut out, wakes);
                 }
             }
         }
+        if let Some((pw, pl)) = prev {
+            deliver(pw, pl, msg, &mut out, wakes);
+        }
+        if !out.newly_slow.is_empty() {
+            out.slow_namespace = Some(ns.clone());
+        }
         out
+    }
+}
+
+/// Offers a message to one local subscription without waiting.
+fn deliver(w: &WireSub, l: &LocalSub, msg: Message, out: &mut Dispatched, wakes: &mut Vec<WakeHandle>) {
+    match l.tx.push(msg) {
+        Ok(owed) => {
+            out.delivered += 1;
+            l.dropping.set(false);
+            if owed {
+                wakes.push(l.tx.clone_handle());
+            }
+        }
+        Err(PushError::Full) => {
+            let n = l.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            out.dropped += 1;
+            if !l.dropping.replace(true) {
+                out.newly_slow.push((w.pattern_text.clone(), n));
+            }
+        }
+        // The Subscription was dropped; its removal is on its way.
+        Err(PushError::Closed) => {}
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::QueueRx;
     use bytes::Bytes;
     use pulsemq_shared::Format;
 
-    fn local(id: LocalId, cap: usize, snapshot: bool) -> (LocalSub, mpsc::Receiver<Message>) {
-        let (tx, rx) = mpsc::channel(cap);
+    fn local(id: LocalId, cap: usize, snapshot: bool) -> (LocalSub, QueueRx) {
+        let (tx, rx) = crate::queue::queue(cap);
         (LocalSub { id, tx, dropped: Arc::new(AtomicU64::new(0)), snapshot, dropping: Default::default() }, rx)
     }
 
@@ -198,9 +222,9 @@ mod tests {
         }
     }
 
-    fn drain(rx: &mut mpsc::Receiver<Message>) -> Vec<String> {
+    fn drain(rx: &mut QueueRx) -> Vec<String> {
         let mut v = Vec::new();
-        while let Ok(m) = rx.try_recv() {
+        while let Some(m) = rx.try_recv() {
             v.push(format!("{}/{}", m.namespace, m.topic));
         }
         v
@@ -226,7 +250,7 @@ mod tests {
             ("other", "sz000651.kline.1m"),
             ("nobody", "a"),
         ] {
-            t.dispatch(&msg(ns, topic));
+            t.dispatch(msg(ns, topic), &mut Vec::new());
         }
         assert_eq!(drain(&mut ra), ["md/sz000651.kline.1m", "md/sz000651.kline.5m"]);
         assert_eq!(drain(&mut rb), ["md/sz000651.kline.1m", "md/sz000001.kline.1m"]);
@@ -270,15 +294,24 @@ mod tests {
         t.add("md", &p, fast);
         let mut total = Dispatched::default();
         for i in 0..10 {
-            let d = t.dispatch(&msg("md", &format!("t{i}")));
+            let d = t.dispatch(msg("md", &format!("t{i}")), &mut Vec::new());
             total.delivered += d.delivered;
             total.dropped += d.dropped;
             total.newly_slow.extend(d.newly_slow);
+            total.slow_namespace = total.slow_namespace.or(d.slow_namespace);
         }
         assert_eq!(drain(&mut rs).len(), 2);
         assert_eq!(drain(&mut rf).len(), 10);
         assert_eq!(slow_dropped.load(Ordering::Relaxed), 8);
-        assert_eq!(total, Dispatched { delivered: 12, dropped: 8, newly_slow: vec![(">".to_string(), 1)] });
+        assert_eq!(
+            total,
+            Dispatched {
+                delivered: 12,
+                dropped: 8,
+                newly_slow: vec![(">".to_string(), 1)],
+                slow_namespace: Some("md".to_string())
+            }
+        );
     }
 
     #[test]
@@ -291,8 +324,8 @@ mod tests {
         t.add("md", &p, snap);
         let mut m = msg("md", "a.b");
         m.snapshot = true;
-        t.dispatch(&m);
-        t.dispatch(&msg("md", "a.c"));
+        t.dispatch(m, &mut Vec::new());
+        t.dispatch(msg("md", "a.c"), &mut Vec::new());
         assert_eq!(drain(&mut rl), ["md/a.c"]);
         assert_eq!(drain(&mut rs), ["md/a.b", "md/a.c"]);
     }

@@ -6,7 +6,7 @@
 //! counters start again) or a snapshot replayed an old value: tracking
 //! restarts there without a report.
 
-use std::collections::HashMap;
+use crate::fasthash::FastMap;
 
 /// A detected gap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,26 +18,34 @@ pub(crate) struct Gap {
 /// Last sequence number seen per (namespace, topic).
 #[derive(Debug, Default)]
 pub(crate) struct SeqTracker {
-    last: HashMap<(String, String), u64>,
+    /// namespace → topic → last seq: two levels so a lookup borrows `&str`
+    /// and allocates nothing for known topics.
+    last: FastMap<String, FastMap<String, u64>>,
 }
 
 impl SeqTracker {
     /// Records a delivery; returns the gap before it, if any.
     pub(crate) fn observe(&mut self, namespace: &str, topic: &str, seq: u64) -> Option<Gap> {
-        // Avoid allocating a key for the common "known topic" case.
-        if let Some(last) = self.last.get_mut(&(namespace.to_owned(), topic.to_owned())) {
-            let expected = *last + 1;
-            *last = seq;
-            return (seq > expected).then_some(Gap { expected, received: seq });
+        if let Some(topics) = self.last.get_mut(namespace) {
+            if let Some(last) = topics.get_mut(topic) {
+                let expected = *last + 1;
+                *last = seq;
+                return (seq > expected).then_some(Gap { expected, received: seq });
+            }
+            topics.insert(topic.to_owned(), seq);
+            return None;
         }
-        self.last.insert((namespace.to_owned(), topic.to_owned()), seq);
+        self.last.entry(namespace.to_owned()).or_default().insert(topic.to_owned(), seq);
         None
     }
 
     /// Forgets topics no subscription covers any more, so re-subscribing
     /// later does not report what was deliberately not received.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&str, &str) -> bool) {
-        self.last.retain(|(ns, t), _| keep(ns, t));
+        self.last.retain(|ns, topics| {
+            topics.retain(|t, _| keep(ns, t));
+            !topics.is_empty()
+        });
     }
 }
 

@@ -14,7 +14,8 @@
 //!    high-water mark, so back-pressure reaches `publish().await`);
 //! 3. read a batch from each DEALER: replies are paired with their waiter
 //!    by request id, deliveries are dispatched to local subscriptions
-//!    (`try_send`, never blocking);
+//!    (bounded queues, never blocking; each consumer is woken once per
+//!    batch);
 //! 4. flush queued frames, expire requests past their deadline, send a
 //!    heartbeat PING when due.
 //!
@@ -40,8 +41,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use pulsemq_shared::payloads::{ATTACH_OK, SUB_OK, UNSUB_OK};
-use pulsemq_shared::{ErrorCode, Format, MsgType, Pattern};
+use pulsemq_shared::{ErrorCode, Format, MsgType, Pattern, ProtocolError, FRAME_COUNT};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::backoff;
@@ -52,8 +54,9 @@ use crate::gaps::SeqTracker;
 use crate::monitor::{self, LinkEvent};
 use crate::options::ClientOptions;
 use crate::pending::{is_after, Pending};
+use crate::queue::WakeHandle;
 use crate::stats::{bump, SessionInfo, Telemetry};
-use crate::wire::{self, Incoming, Reply, ReplyKind, WireFrames};
+use crate::wire::{self, Incoming, RecvFrame, Reply, ReplyKind, WireFrames};
 
 /// Messages read from one socket per loop iteration (fairness between sockets).
 const RECV_BATCH: usize = 512;
@@ -105,7 +108,7 @@ enum Waiter {
     /// a lost session.
     User {
         tx: ReplyTx,
-        resend: Option<WireFrames>,
+        resend: Option<Arc<WireFrames>>,
         publish: bool,
     },
     /// A SUB: local subscriptions to remove if it fails, and their callers.
@@ -239,7 +242,7 @@ pub(crate) struct IoThread {
     /// SUBs on the wire without a reply yet: key → request id.
     subs_in_flight: HashMap<(String, String), u32>,
     subs: SubTable,
-    outq: VecDeque<WireFrames>,
+    outq: VecDeque<OutFrames>,
 
     ping_every: Duration,
     next_ping: Option<Instant>,
@@ -257,6 +260,10 @@ pub(crate) struct IoThread {
     seqs: SeqTracker,
     /// Wire subscriptions re-sent by the latest AUTH_OK.
     resubscribed: usize,
+    /// Receive buffers, reused from one message to the next.
+    rx_frames: [zmq::Message; FRAME_COUNT],
+    /// Subscriptions given messages in the current read batch, to wake at its end.
+    wakes: Vec<WakeHandle>,
 }
 
 impl IoThread {
@@ -295,6 +302,8 @@ impl IoThread {
             orphan_subs: HashMap::new(),
             seqs: SeqTracker::default(),
             resubscribed: 0,
+            rx_frames: std::array::from_fn(|_| zmq::Message::new()),
+            wakes: Vec::new(),
         }
     }
 
@@ -411,13 +420,20 @@ impl IoThread {
                 if publish && !resent {
                     bump(&self.tel.counters.published, 1);
                 }
+                let keep = reply.is_some() && self.opts.reconnect && self.opts.resend_on_session_loss && !resent;
+                let (out, resend) = if keep {
+                    // Shared with the resend copy instead of cloned: sent by
+                    // copying into ZeroMQ's buffers.
+                    let shared = Arc::new(frames);
+                    (OutFrames::Shared(shared.clone()), Some(shared))
+                } else {
+                    (OutFrames::Owned(frames), None)
+                };
                 if let Some(tx) = reply {
-                    let resend =
-                        (self.opts.reconnect && self.opts.resend_on_session_loss && !resent).then(|| frames.clone());
                     let w = Waiter::User { tx, resend, publish };
                     self.wait(id, w, self.opts.request_timeout);
                 }
-                self.outq.push_back(frames);
+                self.outq.push_back(out);
             }
             Command::Subscribe { namespace, pattern, snapshot, local, reply } => {
                 let id = local.id;
@@ -426,7 +442,7 @@ impl IoThread {
                 let key = (namespace, text);
                 if outcome == AddOutcome::FirstForKey || snapshot {
                     let req = self.tel.ids.next();
-                    self.outq.push_back(wire::subscribe(req, &key.0, &key.1, snapshot));
+                    self.outq.push_back(OutFrames::Owned(wire::subscribe(req, &key.0, &key.1, snapshot)));
                     self.subs_in_flight.insert(key.clone(), req);
                     let waiter =
                         Waiter::Subscribe { namespace: key.0, pattern: key.1, callers: vec![(id, Some(reply))] };
@@ -448,7 +464,7 @@ impl IoThread {
                     let subs = &self.subs;
                     self.seqs.retain(|n, t| subs.matches_any(n, t));
                     let req = self.tel.ids.next();
-                    self.outq.push_back(wire::unsubscribe(req, &ns, &pattern));
+                    self.outq.push_back(OutFrames::Owned(wire::unsubscribe(req, &ns, &pattern)));
                     self.subs_in_flight.remove(&(ns, pattern));
                     self.wait(req, Waiter::Unsubscribe(reply), self.opts.request_timeout);
                 }
@@ -485,7 +501,7 @@ impl IoThread {
         }
         if was_ready {
             let id = self.tel.ids.next();
-            self.outq.push_back(wire::control(MsgType::Bye, id));
+            self.outq.push_back(OutFrames::Owned(wire::control(MsgType::Bye, id)));
             self.wait(id, Waiter::Bye, BYE_WAIT);
             self.close_deadline = Some(Instant::now() + BYE_WAIT);
         } else {
@@ -498,7 +514,11 @@ impl IoThread {
     /// Sends queued frames on the command socket until it would block.
     fn flush(&mut self) {
         while let Some(frames) = self.outq.front_mut() {
-            match send_frames(&self.cmd, frames) {
+            let sent = match frames {
+                OutFrames::Owned(f) => send_frames(&self.cmd, f),
+                OutFrames::Shared(f) => send_frame_copies(&self.cmd, f),
+            };
+            match sent {
                 Ok(()) => {}
                 Err(zmq::Error::EAGAIN) => return,
                 Err(e) => {
@@ -516,24 +536,38 @@ impl IoThread {
         }
     }
 
+    /// Reads a batch from one socket, then wakes the subscriptions that got
+    /// messages (once each, not once per message).
     fn read_socket(&mut self, command_socket: bool) {
+        self.read_batch(command_socket);
+        for w in self.wakes.drain(..) {
+            w.wake();
+        }
+    }
+
+    fn read_batch(&mut self, command_socket: bool) {
         for _ in 0..RECV_BATCH {
             let sock = if command_socket { &self.cmd } else { &self.dlv };
-            let parts = match sock.recv_multipart(zmq::DONTWAIT) {
-                Ok(p) => p,
+            let n = match recv_frames(sock, &mut self.rx_frames) {
+                Ok(n) => n,
                 Err(zmq::Error::EAGAIN) => return,
                 Err(e) => {
                     tracing::warn!("recv failed: {e}");
                     return;
                 }
             };
-            match wire::parse_incoming(parts) {
+            let parsed = if n == FRAME_COUNT {
+                wire::parse_incoming(&mut self.rx_frames[..])
+            } else {
+                Err(ProtocolError::FrameCount { expected: FRAME_COUNT, got: n })
+            };
+            match parsed {
                 Ok(Incoming::Deliver(msg)) => self.on_delivery(msg),
                 Ok(Incoming::Reply(r)) => self.on_reply(r),
                 Ok(Incoming::Ping(id)) => {
                     let pong = wire::control(MsgType::Pong, id);
                     if command_socket {
-                        self.outq.push_back(pong);
+                        self.outq.push_back(OutFrames::Owned(pong));
                     } else {
                         self.send_delivery_socket(pong);
                     }
@@ -557,14 +591,18 @@ impl IoThread {
                 });
             }
         }
-        let d = self.subs.dispatch(&msg);
+        let d = self.subs.dispatch(msg, &mut self.wakes);
         bump(&self.tel.counters.dispatched, d.delivered as u64);
-        bump(&self.tel.counters.dropped, d.dropped as u64);
+        if d.dropped > 0 {
+            bump(&self.tel.counters.dropped, d.dropped as u64);
+        }
         if d.delivered == 0 && d.dropped == 0 {
             bump(&self.tel.counters.unmatched, 1);
         }
-        for (pattern, dropped) in d.newly_slow {
-            self.tel.emit(Event::SlowConsumer { namespace: msg.namespace.clone(), pattern, dropped });
+        if let Some(namespace) = d.slow_namespace {
+            for (pattern, dropped) in d.newly_slow {
+                self.tel.emit(Event::SlowConsumer { namespace: namespace.clone(), pattern, dropped });
+            }
         }
     }
 
@@ -591,6 +629,8 @@ impl IoThread {
                     self.lose_session("the broker no longer knows this session");
                 }
                 bump(&self.tel.counters.resent, 1);
+                // Usually already sent, so the last reference: no copy.
+                let frames = Arc::try_unwrap(frames).unwrap_or_else(|shared| (*shared).clone());
                 self.on_command(Command::Send { id, frames, reply: Some(tx), publish, resent: true });
                 return;
             }
@@ -739,7 +779,7 @@ impl IoThread {
         self.heartbeat_out = false;
         let id = self.tel.ids.next();
         self.auth_id = id;
-        self.outq.push_back(wire::auth(id, &self.opts.username, &self.opts.token));
+        self.outq.push_back(OutFrames::Owned(wire::auth(id, &self.opts.username, &self.opts.token)));
         self.wait(id, Waiter::Auth, self.opts.connect_timeout);
     }
 
@@ -774,7 +814,7 @@ impl IoThread {
                 }
             }
             let req = self.tel.ids.next();
-            self.outq.push_back(wire::subscribe(req, &key.0, &key.1, false));
+            self.outq.push_back(OutFrames::Owned(wire::subscribe(req, &key.0, &key.1, false)));
             self.subs_in_flight.insert(key.clone(), req);
             let waiter = Waiter::Subscribe { namespace: key.0, pattern: key.1, callers };
             self.wait(req, waiter, self.opts.request_timeout);
@@ -970,7 +1010,7 @@ impl IoThread {
                 if now >= t {
                     if !self.heartbeat_out {
                         let id = self.tel.ids.next();
-                        self.outq.push_back(wire::control(MsgType::Ping, id));
+                        self.outq.push_back(OutFrames::Owned(wire::control(MsgType::Ping, id)));
                         self.wait(id, Waiter::Heartbeat, self.opts.ping_timeout);
                         self.heartbeat_out = true;
                     }
@@ -1038,19 +1078,112 @@ fn fail_command(c: Command, e: ClientError) {
     }
 }
 
+/// Largest frame ZeroMQ stores inside the message itself (no allocation):
+/// such frames are cheaper to copy than to hand over.
+const INLINE_MAX: usize = 33;
+
+/// Frames waiting for the command socket.
+#[derive(Debug)]
+enum OutFrames {
+    /// Moved into ZeroMQ when sent.
+    Owned(WireFrames),
+    /// Also kept for a resend: copied into ZeroMQ when sent.
+    Shared(Arc<WireFrames>),
+}
+
 /// Sends one six-frame message without blocking. The header goes first as a
 /// copy: if the socket is at its high-water mark nothing is sent and the
 /// frames are left as they were. Once the first frame is accepted ZeroMQ
-/// accepts the rest of the message, which is moved out without copying.
+/// accepts the rest of the message: small frames are copied (ZeroMQ keeps
+/// them inline), larger ones are moved out without copying.
 fn send_frames(sock: &zmq::Socket, frames: &mut WireFrames) -> zmq::Result<()> {
     sock.send(&frames[0][..], zmq::SNDMORE | zmq::DONTWAIT)?;
     let n = frames.len();
     for (i, f) in frames.iter_mut().enumerate().skip(1) {
-        let more = if i + 1 < n { zmq::SNDMORE } else { 0 };
-        if let Err(e) = sock.send(std::mem::take(f), more | zmq::DONTWAIT) {
+        let flags = if i + 1 < n { zmq::SNDMORE | zmq::DONTWAIT } else { zmq::DONTWAIT };
+        let sent = if f.len() <= INLINE_MAX { sock.send(&f[..], flags) } else { sock.send(std::mem::take(f), flags) };
+        if let Err(e) = sent {
             // Cannot happen for the parts after the first; report it anyway.
             tracing::error!("frame {i} of a message refused: {e}");
         }
     }
     Ok(())
+}
+
+/// Like [`send_frames`], copying every frame (the caller keeps them).
+fn send_frame_copies(sock: &zmq::Socket, frames: &WireFrames) -> zmq::Result<()> {
+    sock.send(&frames[0][..], zmq::SNDMORE | zmq::DONTWAIT)?;
+    let n = frames.len();
+    for (i, f) in frames.iter().enumerate().skip(1) {
+        let flags = if i + 1 < n { zmq::SNDMORE | zmq::DONTWAIT } else { zmq::DONTWAIT };
+        if let Err(e) = sock.send(&f[..], flags) {
+            tracing::error!("frame {i} of a message refused: {e}");
+        }
+    }
+    Ok(())
+}
+
+/// Payloads at least this large become a [`Bytes`] that keeps the received
+/// `zmq::Message` alive instead of being copied; smaller ones are copied,
+/// which costs less than the extra allocation (and does not pin ZeroMQ's
+/// shared receive buffer).
+const ZERO_COPY_MIN: usize = 8 * 1024;
+
+/// A received frame owned by a [`Bytes`].
+struct ZmqFrame(zmq::Message);
+
+impl AsRef<[u8]> for ZmqFrame {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl RecvFrame for zmq::Message {
+    fn take_bytes(&mut self) -> Bytes {
+        if self.len() >= ZERO_COPY_MIN {
+            Bytes::from_owner(ZmqFrame(std::mem::replace(self, zmq::Message::new())))
+        } else {
+            Bytes::copy_from_slice(self)
+        }
+    }
+}
+
+/// Receives one multipart message into `bufs` (reused between calls) and
+/// returns how many frames it had; frames beyond `bufs` are read and
+/// counted, not kept. `EAGAIN` when nothing is waiting.
+fn recv_frames(sock: &zmq::Socket, bufs: &mut [zmq::Message; FRAME_COUNT]) -> zmq::Result<usize> {
+    let mut extra = None;
+    let mut n = 0;
+    loop {
+        let m = match bufs.get_mut(n) {
+            Some(m) => m,
+            None => extra.get_or_insert_with(zmq::Message::new),
+        };
+        // The parts of a message arrive together: only the first may be missing.
+        sock.recv(m, zmq::DONTWAIT)?;
+        n += 1;
+        if !m.get_more() {
+            return Ok(n);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_payloads_are_handed_over_small_ones_copied() {
+        let mut big = zmq::Message::from(vec![7u8; ZERO_COPY_MIN]);
+        let at = big.as_ptr();
+        let b = big.take_bytes();
+        assert_eq!(b.as_ptr(), at, "no copy");
+        assert_eq!(b.len(), ZERO_COPY_MIN);
+        assert!(big.is_empty(), "the frame is ready for the next receive");
+        drop(big);
+        assert!(b.iter().all(|&x| x == 7), "the bytes outlive the frame");
+        let mut small = zmq::Message::from(&b"abc"[..]);
+        assert_eq!(&small.take_bytes()[..], b"abc");
+        assert_eq!(&small.take_vec()[..], b"abc");
+    }
 }

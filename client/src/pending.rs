@@ -4,9 +4,11 @@
 //! order, so the deadline queue is cleaned from the front as replies arrive
 //! and stays short even with thousands of pipelined requests.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
+
+use crate::fasthash::FastMap;
 
 /// Hands out request ids: non-zero, incrementing, wrapping past `u32::MAX`.
 ///
@@ -38,14 +40,14 @@ pub(crate) fn is_after(a: u32, b: u32) -> bool {
 /// Requests waiting for their reply.
 #[derive(Debug)]
 pub(crate) struct Pending<W> {
-    waiting: HashMap<u32, (W, Instant)>,
+    waiting: FastMap<u32, (W, Instant)>,
     /// Insertion order; entries already answered are skipped lazily.
     deadlines: VecDeque<(Instant, u32)>,
 }
 
 impl<W> Default for Pending<W> {
     fn default() -> Self {
-        Pending { waiting: HashMap::new(), deadlines: VecDeque::new() }
+        Pending { waiting: FastMap::default(), deadlines: VecDeque::new() }
     }
 }
 

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::client::Shared;
 use crate::dispatch::LocalId;
 use crate::error::{ClientError, Result};
 use crate::io_thread::Command;
 use crate::message::Message;
+use crate::queue::QueueRx;
 
 /// The messages matching one (namespace, pattern), as a [`Stream`].
 ///
@@ -35,7 +36,7 @@ pub struct Subscription {
     id: LocalId,
     namespace: String,
     pattern: String,
-    rx: mpsc::Receiver<Message>,
+    rx: QueueRx,
     dropped: Arc<AtomicU64>,
     shared: Arc<Shared>,
     active: bool,
@@ -56,7 +57,7 @@ impl Subscription {
         id: LocalId,
         namespace: String,
         pattern: String,
-        rx: mpsc::Receiver<Message>,
+        rx: QueueRx,
         dropped: Arc<AtomicU64>,
         shared: Arc<Shared>,
     ) -> Self {
@@ -76,7 +77,7 @@ impl Subscription {
     /// A message already buffered, without waiting.
     pub fn try_next(&mut self) -> Option<Message> {
         loop {
-            let m = self.rx.try_recv().ok()?;
+            let m = self.rx.try_recv()?;
             if let Some(m) = self.inflate(m) {
                 return Some(m);
             }
@@ -86,6 +87,9 @@ impl Subscription {
     /// Decompresses on the consumer's task; a message that cannot be is
     /// skipped and reported (event, async error, counter).
     fn inflate(&self, m: Message) -> Option<Message> {
+        if m.flags & pulsemq_shared::header::flags::COMPRESSED == 0 {
+            return Some(m);
+        }
         let (namespace, topic, seq) = (m.namespace.clone(), m.topic.clone(), m.seq);
         match m.inflate() {
             Ok(m) => Some(m),

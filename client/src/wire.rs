@@ -110,14 +110,41 @@ pub(crate) enum Incoming {
     Ping(u32),
 }
 
-/// Decodes six received frames. Takes them by value so a delivery's payload
-/// frame becomes the message's [`Bytes`] without a copy.
-pub(crate) fn parse_incoming(mut parts: Vec<Vec<u8>>) -> Result<Incoming, ProtocolError> {
-    let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+/// A received frame that can hand its bytes over to a [`Message`] or an ACK
+/// body. Lets the parser work on whatever the I/O layer receives into
+/// (owned vectors in tests, reused `zmq::Message`s on the I/O thread)
+/// without knowing about sockets.
+pub(crate) trait RecvFrame: std::ops::Deref<Target = [u8]> {
+    /// The frame's bytes as a payload; may leave the frame empty.
+    fn take_bytes(&mut self) -> Bytes;
+    /// The frame's bytes as an owned vector; may leave the frame empty.
+    fn take_vec(&mut self) -> Vec<u8> {
+        self.to_vec()
+    }
+}
+
+impl RecvFrame for Vec<u8> {
+    fn take_bytes(&mut self) -> Bytes {
+        Bytes::from(std::mem::take(self))
+    }
+
+    fn take_vec(&mut self) -> Vec<u8> {
+        std::mem::take(self)
+    }
+}
+
+/// Decodes six received frames. Takes them mutably so a delivery's payload
+/// frame can become the message's [`Bytes`] without a copy (see
+/// [`RecvFrame::take_bytes`]).
+pub(crate) fn parse_incoming<F: RecvFrame>(parts: &mut [F]) -> Result<Incoming, ProtocolError> {
+    if parts.len() != FRAME_COUNT {
+        return Err(ProtocolError::FrameCount { expected: FRAME_COUNT, got: parts.len() });
+    }
+    let refs: [&[u8]; FRAME_COUNT] = std::array::from_fn(|i| &parts[i][..]);
     let f = decode(&refs)?;
     let id = f.header.request_id;
-    let incoming = match f.header.msg_type {
-        MsgType::Ack => Incoming::Reply(Reply { request_id: id, kind: ReplyKind::Ack(Vec::new()) }),
+    let mut msg = match f.header.msg_type {
+        MsgType::Ack => None,
         MsgType::Error => {
             let body = serde_json::from_slice::<ErrorBody>(f.payload).unwrap_or_else(|e| ErrorBody {
                 error_code: 255,
@@ -129,7 +156,7 @@ pub(crate) fn parse_incoming(mut parts: Vec<Vec<u8>>) -> Result<Incoming, Protoc
         MsgType::Ping => return Ok(Incoming::Ping(id)),
         MsgType::Msg => {
             let ext = Ext::decode(f.reserved)?;
-            Incoming::Deliver(Message {
+            Some(Message {
                 namespace: f.namespace.to_owned(),
                 topic: f.topic.to_owned(),
                 publisher: f.username.to_owned(),
@@ -146,16 +173,12 @@ pub(crate) fn parse_incoming(mut parts: Vec<Vec<u8>>) -> Result<Incoming, Protoc
         other => return Err(ProtocolError::UnknownType(other as u8)),
     };
     // Move the payload frame in, now that nothing borrows `parts`.
-    let payload = std::mem::take(&mut parts[4]);
-    Ok(match incoming {
-        Incoming::Reply(Reply { request_id, kind: ReplyKind::Ack(_) }) => {
-            Incoming::Reply(Reply { request_id, kind: ReplyKind::Ack(payload) })
-        }
-        Incoming::Deliver(mut m) => {
-            m.payload = Bytes::from(payload);
+    Ok(match msg.take() {
+        Some(mut m) => {
+            m.payload = parts[4].take_bytes();
             Incoming::Deliver(m)
         }
-        other => other,
+        None => Incoming::Reply(Reply { request_id: id, kind: ReplyKind::Ack(parts[4].take_vec()) }),
     })
 }
 
@@ -260,7 +283,7 @@ mod tests {
 
     #[test]
     fn replies_are_parsed_and_paired_by_id() {
-        match parse_incoming(golden("v5_auth_ok")).unwrap() {
+        match parse_incoming(&mut golden("v5_auth_ok")).unwrap() {
             Incoming::Reply(Reply { request_id: 1, kind: ReplyKind::Ack(body) }) => {
                 let ok = parse_auth_ok(&body).unwrap();
                 assert_eq!(ok.session, "9f86d081884c7d659a2feaa0c55ad015");
@@ -268,7 +291,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match parse_incoming(golden("v5_error_permission")).unwrap() {
+        match parse_incoming(&mut golden("v5_error_permission")).unwrap() {
             Incoming::Reply(Reply { request_id: 12, kind }) => {
                 let err = into_result(kind).unwrap_err();
                 assert_eq!(err.code(), Some(ErrorCode::PermissionDenied));
@@ -277,14 +300,14 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(
-            parse_incoming(golden("v5_pong")).unwrap(),
+            parse_incoming(&mut golden("v5_pong")).unwrap(),
             Incoming::Reply(Reply { request_id: 13, kind: ReplyKind::Pong })
         );
     }
 
     #[test]
     fn deliveries_carry_ext_and_flags() {
-        match parse_incoming(golden("v5_msg_with_ext")).unwrap() {
+        match parse_incoming(&mut golden("v5_msg_with_ext")).unwrap() {
             Incoming::Deliver(m) => {
                 assert_eq!(m.namespace, "market_data");
                 assert_eq!(m.topic, "sz000651.kline.1m");
@@ -300,7 +323,7 @@ mod tests {
         // A MSG without a 16-byte ext frame is refused, not half-read.
         let mut bad = golden("v5_msg_with_ext");
         bad[5].truncate(8);
-        assert!(parse_incoming(bad).is_err());
+        assert!(parse_incoming(&mut bad).is_err());
     }
 
     #[test]
@@ -327,7 +350,7 @@ mod tests {
         let mut h = Header::decode(&f[0]).unwrap();
         h.payload_length = 4;
         f[0] = h.encode().to_vec();
-        match parse_incoming(f.to_vec()).unwrap() {
+        match parse_incoming(&mut f.to_vec()).unwrap() {
             Incoming::Reply(Reply { kind: ReplyKind::Error(e), .. }) => assert_eq!(e.error_code, 255),
             other => panic!("{other:?}"),
         }
