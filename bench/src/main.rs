@@ -61,8 +61,9 @@ struct Args {
     /// `--broker-prefix "valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out"`.
     #[arg(long, value_name = "COMMAND")]
     broker_prefix: Option<String>,
-    /// Profiling load instead of the table: bare sessions only
-    /// (`noack`, `ack`, `fan16`, `wild10`, `wild1000`); see bench/README.md.
+    /// Profiling load instead of the table: bare sessions (`noack`, `ack`,
+    /// `fan16`, `wild10`, `wild1000`) or the SDK 1→1 (`sdk-noack`, `sdk-ack`);
+    /// see bench/README.md.
     #[arg(long, value_name = "KIND")]
     drive: Option<String>,
     /// Messages for --drive.

@@ -564,3 +564,49 @@ fn example_sync_mode() {
         ]
     );
 }
+
+/// `next_spin` on a thread of its own (as documented): messages published
+/// while it spins and after it has parked both arrive, in order; a zero
+/// budget parks at once; the stream's end is seen after close.
+#[test]
+fn next_spin_receives_while_spinning_and_after_parking() {
+    let b = InProcBroker::start(&TestConfig::default());
+    b.namespace("spin");
+    let rt = runtime();
+    let (client, mut sub) = rt.block_on(async {
+        let c = admin(&b).await;
+        let sub = c.subscribe("spin", ">").await.unwrap();
+        (c, sub)
+    });
+    let handle = rt.handle().clone();
+    let consumer = std::thread::spawn(move || {
+        handle.block_on(async move {
+            let mut got = Vec::new();
+            // Long budget: the first message arrives while spinning.
+            let m = tokio::time::timeout(WAIT, sub.next_spin(Duration::from_secs(5))).await.expect("spun").unwrap();
+            got.push((m.topic.clone(), m.payload.to_vec()));
+            // Tiny budget: parks long before the second one is published.
+            let m =
+                tokio::time::timeout(WAIT, sub.next_spin(Duration::from_micros(10))).await.expect("parked").unwrap();
+            got.push((m.topic.clone(), m.payload.to_vec()));
+            (got, sub)
+        })
+    });
+    rt.block_on(async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        client.publish("spin", "a", Format::Bytes, b"1".to_vec()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        client.publish("spin", "b", Format::Bytes, b"2".to_vec()).await.unwrap();
+    });
+    let (got, mut sub) = consumer.join().expect("consumer");
+    assert_eq!(got, vec![("a".to_string(), b"1".to_vec()), ("b".to_string(), b"2".to_vec())]);
+    rt.block_on(async {
+        client.publish("spin", "c", Format::Bytes, b"3".to_vec()).await.unwrap();
+        // Zero budget: no spinning at all, straight to parking.
+        let m = tokio::time::timeout(WAIT, sub.next_spin(Duration::ZERO)).await.expect("third message").unwrap();
+        assert_eq!((m.topic.as_str(), &m.payload[..]), ("c", &b"3"[..]));
+        client.close().await;
+        let end = tokio::time::timeout(WAIT, sub.next_spin(Duration::from_millis(1))).await.expect("stream ends");
+        assert!(end.is_none(), "no message after close");
+    });
+}
