@@ -198,7 +198,17 @@ pub(crate) fn parse_ack<T: DeserializeOwned>(body: &[u8], expected: &str) -> Res
 }
 
 /// Checks only the status of an ACK body.
+///
+/// The broker writes `status` first (design §3.2), so the common case, one
+/// PUB_OK per acknowledged publish, is recognised from the prefix without
+/// parsing JSON twice; anything else (the original broker's spacing, other
+/// statuses) takes the full parse and its precise errors.
 pub(crate) fn expect_status(body: &[u8], expected: &str) -> Result<(), ClientError> {
+    const PREFIX: &[u8] = b"{\"status\":\"";
+    let after = body.strip_prefix(PREFIX).and_then(|rest| rest.strip_prefix(expected.as_bytes()));
+    if matches!(after, Some([b'"', b',' | b'}', ..])) {
+        return Ok(());
+    }
     parse_ack::<serde::de::IgnoredAny>(body, expected).map(|_| ())
 }
 
@@ -331,6 +341,12 @@ mod tests {
         expect_status(br#"{"status":"PUB_OK"}"#, "PUB_OK").unwrap();
         assert!(matches!(expect_status(br#"{"status":"SUB_OK"}"#, "PUB_OK"), Err(ClientError::Protocol(_))));
         assert!(expect_status(b"not json", "PUB_OK").is_err());
+        // Prefix fast path and the full parse agree.
+        expect_status(br#"{"status":"PUB_OK","seq":7}"#, "PUB_OK").unwrap();
+        expect_status(br#"{"status": "PUB_OK", "seq": 7}"#, "PUB_OK").unwrap();
+        assert!(expect_status(br#"{"status":"PUB_OKAY"}"#, "PUB_OK").is_err());
+        assert!(expect_status(br#"{"status":"PUB_OK"#, "PUB_OK").is_err());
+        assert!(expect_status(br#"{"status":"PUB_OK"]"#, "PUB_OK").is_err());
         let ns: Vec<NamespaceInfo> =
             parse_query_data(br#"{"status":"QUERY_OK","data":[{"name":"md","topics":["a.b"],"topic_count":1}]}"#)
                 .unwrap();
