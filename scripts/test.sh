@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up what is missing and runs every test suite: Rust unit and
 # end-to-end tests (real broker, real TCP), then the Python SDK's tests
-# against the same broker binary.
+# against the same broker binary, the quick bench, and the console in
+# headless Chromium.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup.sh"
