@@ -8,11 +8,10 @@ use pulsemq_shared::dto::{Connection, DisconnectUser, Disconnected, ErrorBody};
 use serde::Deserialize;
 
 use super::auth::AdminUser;
-use super::error::{ApiError, ApiJson, ApiQuery, ApiResult};
+use super::error::{ApiJson, ApiQuery, ApiResult};
 use super::AdminState;
 use crate::control::{ConnectionInfo, Control};
 use crate::store::audit::NewAudit;
-use crate::store::users;
 
 /// Asks the engine for its live sessions.
 pub async fn fetch(st: &AdminState) -> ApiResult<Vec<ConnectionInfo>> {
@@ -47,7 +46,7 @@ pub async fn disconnect_user(
     user: AdminUser,
     ApiJson(body): ApiJson<DisconnectUser>,
 ) -> ApiResult<Json<Disconnected>> {
-    let target = users::get(&st.store, body.user_id).await?.ok_or_else(|| ApiError::not_found("user", body.user_id))?;
+    let target = super::users::existing_row(&st, body.user_id).await?;
     let n = st.engine.request(|tx| Control::KickUser { user_id: body.user_id, reply: Some(tx) }).await?;
     st.audit(NewAudit {
         op_type: "disconnect_user",

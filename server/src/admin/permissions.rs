@@ -12,7 +12,6 @@ use super::AdminState;
 use crate::perms::Role;
 use crate::store::audit::NewAudit;
 use crate::store::permissions::{self, Grant, PermissionRow};
-use crate::store::users;
 
 fn parse_role(s: &str) -> ApiResult<Role> {
     Role::parse(s).ok_or_else(|| ApiError::bad(format!("unknown role '{s}': use sub, pub or admin")))
@@ -40,7 +39,7 @@ pub async fn list_for_user(
     _u: AdminUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<Permission>>> {
-    users::get(&st.store, id).await?.ok_or_else(|| ApiError::not_found("user", id))?;
+    super::users::existing_row(&st, id).await?;
     Ok(Json(permissions::list_for_user(&st.store, id).await?))
 }
 
@@ -60,7 +59,7 @@ pub async fn grant(
 ) -> ApiResult<Json<PermissionChanged>> {
     let role = parse_role(body.role.as_deref().unwrap_or("sub"))?;
     let ns = super::namespaces::existing(&st, ns_id).await?;
-    users::get(&st.store, body.user_id).await?.ok_or_else(|| ApiError::not_found("user", body.user_id))?;
+    super::users::existing_row(&st, body.user_id).await?;
     let row = match permissions::grant(&st.store, body.user_id, ns_id, role, &user.username).await? {
         Grant::Granted(r) => r,
         Grant::AlreadyGranted => {

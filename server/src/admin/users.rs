@@ -40,8 +40,13 @@ fn has_mq_access(t: UserType) -> bool {
     !matches!(t, UserType::AdminOnly)
 }
 
+/// The user with this id, or 404 (as [`super::namespaces::existing`] for namespaces).
+pub async fn existing_row(st: &AdminState, id: i64) -> ApiResult<UserRow> {
+    users::get(&st.store, id).await?.ok_or_else(|| ApiError::not_found("user", id))
+}
+
 async fn existing(st: &AdminState, id: i64) -> ApiResult<(UserRow, UserType)> {
-    let row = users::get(&st.store, id).await?.ok_or_else(|| ApiError::not_found("user", id))?;
+    let row = existing_row(st, id).await?;
     let t = parse_type(&row.user_type)?;
     Ok((row, t))
 }
