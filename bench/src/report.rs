@@ -112,6 +112,24 @@ impl Row {
         r
     }
 
+    /// A round-trip row: `msgs` transfers of `bytes` each, rate and MB/s
+    /// derived from the P50, compared with the P50 of `reference`
+    /// (label, e.g. `fwd 10 MB`, and its P50 in ns) for the same size.
+    pub fn round_trip(scenario: &str, msgs: usize, bytes: usize, lat: Lat, reference: (&str, u64)) -> Row {
+        let (name, ref_p50) = reference;
+        Row {
+            scenario: scenario.into(),
+            msgs: msgs.to_string(),
+            rate: format!("{:.0}", 1e9 / lat.p50 as f64),
+            mbps: format!("{:.0}", bytes as f64 / lat.p50 as f64 * 1e3),
+            lat: Some(lat),
+            loss: "0".into(),
+            reference: format!("{name} P50 {}", fmt_ns(ref_p50)),
+            ratio: format!("{:.2}× P50", lat.p50 as f64 / ref_p50.max(1) as f64),
+            ..Row::default()
+        }
+    }
+
     /// Adds a "ratio ≥ min" target.
     pub fn with_min_ratio(mut self, ratio: f64, min: f64) -> Row {
         self.target = format!("≥ {min:.1}×");

@@ -557,28 +557,13 @@ impl Bench {
             Lat::from_samples(samples).ok_or("no samples")?
         };
         let lat = Lat::from_samples(total).ok_or("no samples")?;
-        let raw_row = Row {
-            scenario: "10 MB one way through the broker (raw sockets)".into(),
-            msgs: c.arrow.to_string(),
-            rate: format!("{:.0}", 1e9 / raw_lat.p50 as f64),
-            mbps: format!("{:.0}", encoded_len as f64 / raw_lat.p50 as f64 * 1e3),
-            lat: Some(raw_lat),
-            loss: "0".into(),
-            reference: format!("fwd 10 MB P50 {}", fmt_ns(fwd.p50)),
-            ratio: format!("{:.2}× P50", raw_lat.p50 as f64 / fwd.p50.max(1) as f64),
-            ..Row::default()
-        };
+        let reference = ("fwd 10 MB", fwd.p50);
+        let raw_row =
+            Row::round_trip("10 MB one way through the broker (raw sockets)", c.arrow, encoded_len, raw_lat, reference);
         let row = Row {
-            scenario: "10 MB Arrow DataFrame round trip (SDK)".into(),
-            msgs: c.arrow.to_string(),
-            rate: format!("{:.0}", 1e9 / lat.p50 as f64),
-            mbps: format!("{:.0}", encoded_len as f64 / lat.p50 as f64 * 1e3),
-            lat: Some(lat),
-            loss: "0".into(),
-            reference: format!("fwd 10 MB P50 {}", fmt_ns(fwd.p50)),
-            ratio: format!("{:.2}× P50", lat.p50 as f64 / fwd.p50.max(1) as f64),
             target: "P50 ≤ 20ms".into(),
             met: Some(lat.p50 <= 20_000_000),
+            ..Row::round_trip("10 MB Arrow DataFrame round trip (SDK)", c.arrow, encoded_len, lat, reference)
         };
         self.notes.push(format!(
             "arrow: one RecordBatch of {rows} rows × 6 columns (i64 + 5 × f64) = {:.1} MB as an Arrow IPC stream \
