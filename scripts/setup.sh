@@ -27,6 +27,15 @@ need_build() {
   command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs), then re-run" >&2; exit 1; }
   # The vendored libzmq is compiled with the system C++ compiler.
   command -v g++ >/dev/null || apt_install g++ make
+  # A clean build of everything (debug tests, release bench, wasm console)
+  # takes about 5 GB under target/. Say so up front instead of failing
+  # half-way with "No space left on device".
+  local free_kb
+  free_kb="$(df -Pk "$ROOT" 2>/dev/null | awk 'NR==2 {print $4}')"
+  if [ -n "$free_kb" ] && [ "$free_kb" -lt $((6 * 1024 * 1024)) ]; then
+    say "warning: only $((free_kb / 1024)) MB free on the disk holding $ROOT; a clean build needs about 5 GB." \
+      "Free space (e.g. 'cargo clean' in old checkouts) if the build fails with 'No space left on device'."
+  fi
 }
 
 need_python() {

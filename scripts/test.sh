@@ -8,6 +8,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 
+# A clean run builds every test binary once; incremental caches would only
+# double the target directory (set CARGO_INCREMENTAL=1 to keep them).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 need_build
 say "Rust: cargo test (all default members: shared, server, client, e2e)"
 cargo test --no-fail-fast 2>&1
