@@ -453,6 +453,56 @@ fn fifty_concurrent_publishers_and_subscribers_on_one_client() {
     });
 }
 
+/// A command queue of two: most of 600 concurrent publishes find it full
+/// and wait for room (back-pressure). Every acknowledged publish gets its
+/// own ACK, NO_ACK ones are not lost, and the subscriber sees all of them
+/// in the order each publish was first polled.
+#[test]
+fn publishes_wait_for_room_in_a_full_command_queue() {
+    use futures_util::stream::{self, StreamExt};
+    let b = InProcBroker::start(&TestConfig::default());
+    b.namespace("md");
+    runtime().block_on(async {
+        let sub_client = admin(&b).await;
+        let mut sub = sub_client.subscribe("md", "q.>").await.unwrap();
+        let opts = client_options(b.pub_port, b.sub_port, "admin", &b.admin.token).command_capacity(2);
+        let c = Client::connect(opts).await.unwrap();
+        // Futures of the async API stay small (see Client::queue_publish);
+        // an unpolled one is dropped without sending anything.
+        let f = c.publish("md", "q.t", Format::String, "never sent");
+        assert!(std::mem::size_of_val(&f) <= 512, "publish future is {} bytes", std::mem::size_of_val(&f));
+        drop(f);
+        const N: usize = 600;
+        let results: Vec<Result<Option<u32>, ClientError>> = stream::iter(0..N)
+            .map(|i| {
+                let c = c.clone();
+                async move {
+                    let body = format!("{i}");
+                    if i % 3 == 2 {
+                        c.publish_no_ack("md", "q.t", Format::String, body).await.map(|_| None)
+                    } else {
+                        c.publish("md", "q.t", Format::String, body).await.map(|a| Some(a.request_id))
+                    }
+                }
+            })
+            .buffered(N)
+            .collect()
+            .await;
+        let ids: std::collections::HashSet<u32> = results.into_iter().filter_map(|r| r.unwrap()).collect();
+        assert_eq!(ids.len(), N * 2 / 3, "one ACK per acknowledged publish");
+        for i in 0..N {
+            let m = next(&mut sub).await;
+            assert_eq!(m.as_str(), Some(format!("{i}").as_str()), "delivery {i} out of order");
+            assert_eq!(m.seq, i as u64 + 1);
+        }
+        quiet(&mut sub).await;
+        assert!(c.take_async_errors().is_empty());
+        assert_eq!(c.stats().published, N as u64);
+        c.close().await;
+        sub_client.close().await;
+    });
+}
+
 /// A session the broker ends (admin kick) while messages keep flowing:
 /// the client notices at its next request, re-establishes the session by
 /// itself, and reports the messages it missed as a sequence gap (event and
