@@ -104,16 +104,18 @@ impl Engine {
                 (None, Body::Received(m)) if i == last => {
                     let payload = std::mem::replace(*m, zmq::Message::new());
                     wire::send_routed_payload(
-                        &self.sockets.delivery,
+                        &mut self.sockets.delivery,
                         rid,
                         [&header, ns, topic, publisher],
                         payload,
                         &ext,
                     )
                 }
-                (None, body) => {
-                    wire::send_routed(&self.sockets.delivery, rid, &[&header, ns, topic, publisher, body.bytes(), &ext])
-                }
+                (None, body) => wire::send_routed(
+                    &mut self.sockets.delivery,
+                    rid,
+                    &[&header, ns, topic, publisher, body.bytes(), &ext],
+                ),
             };
             match sent {
                 Sent::Ok => {

@@ -283,7 +283,7 @@ impl Engine {
         }
         self.touch(req.rid);
         let h = wire::reply_header(req.frames.header.version, MsgType::Pong, req.frames.header.request_id, 0);
-        wire::send_reply(&self.sockets.cmd, req.rid, &h, b"");
+        wire::send_reply(&mut self.sockets.cmd, req.rid, &h, b"");
     }
 
     fn on_bye(&mut self, req: &Request) {
@@ -339,7 +339,7 @@ impl Engine {
     fn send_ack(&mut self, rid: &[u8], version: u8, request_id: u32) {
         self.scratch.push(b'}');
         let h = wire::reply_header(version, MsgType::Ack, request_id, self.scratch.len());
-        wire::send_reply(&self.sockets.cmd, rid, &h, &self.scratch);
+        wire::send_reply(&mut self.sockets.cmd, rid, &h, &self.scratch);
     }
 
     fn reply_error(&mut self, req: &Request, code: ErrorCode, message: &str) {
@@ -363,7 +363,7 @@ impl Engine {
         self.totals.errors_sent += 1;
         let body = serde_json::to_vec(&ErrorBody::new(code, message)).unwrap_or_default();
         let h = wire::reply_header(version, MsgType::Error, request_id, body.len());
-        let sock = if delivery { &self.sockets.delivery } else { &self.sockets.cmd };
+        let sock = if delivery { &mut self.sockets.delivery } else { &mut self.sockets.cmd };
         wire::send_reply(sock, rid, &h, &body);
     }
 
