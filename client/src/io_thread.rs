@@ -43,6 +43,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pulsemq_shared::payloads::{ATTACH_OK, SUB_OK, UNSUB_OK};
+use pulsemq_shared::zmq_send::send_copy;
 use pulsemq_shared::{ErrorCode, Format, MsgType, Pattern, ProtocolError, FRAME_COUNT};
 use tokio::sync::{mpsc, oneshot};
 
@@ -515,8 +516,8 @@ impl IoThread {
     fn flush(&mut self) {
         while let Some(frames) = self.outq.front_mut() {
             let sent = match frames {
-                OutFrames::Owned(f) => send_frames(&self.cmd, f),
-                OutFrames::Shared(f) => send_frame_copies(&self.cmd, f),
+                OutFrames::Owned(f) => send_frames(&mut self.cmd, f),
+                OutFrames::Shared(f) => send_frame_copies(&mut self.cmd, f),
             };
             match sent {
                 Ok(()) => {}
@@ -531,7 +532,7 @@ impl IoThread {
     }
 
     fn send_delivery_socket(&mut self, mut frames: WireFrames) {
-        if let Err(e) = send_frames(&self.dlv, &mut frames) {
+        if let Err(e) = send_frames(&mut self.dlv, &mut frames) {
             tracing::warn!("send on the delivery socket failed: {e}");
         }
     }
@@ -1096,12 +1097,12 @@ enum OutFrames {
 /// frames are left as they were. Once the first frame is accepted ZeroMQ
 /// accepts the rest of the message: small frames are copied (ZeroMQ keeps
 /// them inline), larger ones are moved out without copying.
-fn send_frames(sock: &zmq::Socket, frames: &mut WireFrames) -> zmq::Result<()> {
-    sock.send(&frames[0][..], zmq::SNDMORE | zmq::DONTWAIT)?;
+fn send_frames(sock: &mut zmq::Socket, frames: &mut WireFrames) -> zmq::Result<()> {
+    send_copy(sock, &frames[0], zmq::SNDMORE | zmq::DONTWAIT)?;
     let n = frames.len();
     for (i, f) in frames.iter_mut().enumerate().skip(1) {
         let flags = if i + 1 < n { zmq::SNDMORE | zmq::DONTWAIT } else { zmq::DONTWAIT };
-        let sent = if f.len() <= INLINE_MAX { sock.send(&f[..], flags) } else { sock.send(std::mem::take(f), flags) };
+        let sent = if f.len() <= INLINE_MAX { send_copy(sock, f, flags) } else { sock.send(std::mem::take(f), flags) };
         if let Err(e) = sent {
             // Cannot happen for the parts after the first; report it anyway.
             tracing::error!("frame {i} of a message refused: {e}");
@@ -1111,12 +1112,12 @@ fn send_frames(sock: &zmq::Socket, frames: &mut WireFrames) -> zmq::Result<()> {
 }
 
 /// Like [`send_frames`], copying every frame (the caller keeps them).
-fn send_frame_copies(sock: &zmq::Socket, frames: &WireFrames) -> zmq::Result<()> {
-    sock.send(&frames[0][..], zmq::SNDMORE | zmq::DONTWAIT)?;
+fn send_frame_copies(sock: &mut zmq::Socket, frames: &WireFrames) -> zmq::Result<()> {
+    send_copy(sock, &frames[0], zmq::SNDMORE | zmq::DONTWAIT)?;
     let n = frames.len();
     for (i, f) in frames.iter().enumerate().skip(1) {
         let flags = if i + 1 < n { zmq::SNDMORE | zmq::DONTWAIT } else { zmq::DONTWAIT };
-        if let Err(e) = sock.send(&f[..], flags) {
+        if let Err(e) = send_copy(sock, f, flags) {
             tracing::error!("frame {i} of a message refused: {e}");
         }
     }

@@ -1,7 +1,8 @@
 //! PulseMQ shared protocol code.
 //!
 //! Everything here is pure: no sockets, no threads, no clock reads except in
-//! [`header::now_ms`]. The broker, the Rust SDK and the console (compiled to
+//! [`header::now_ms`] — but for `zmq_send` (feature `zmq`), the one
+//! libzmq call the broker and the SDK both need. The broker, the Rust SDK and the console (compiled to
 //! wasm32) all use the same codec, so a frame that one side writes is by
 //! construction a frame the other side reads.
 //!
@@ -16,6 +17,8 @@ pub mod frames;
 pub mod header;
 pub mod names;
 pub mod payloads;
+#[cfg(feature = "zmq")]
+pub mod zmq_send;
 
 pub use error::{ErrorCode, ProtocolError};
 pub use frames::{decode, Ext, FrameRefs, Frames, EXT_LEN, FRAME_COUNT};

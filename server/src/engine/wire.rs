@@ -5,6 +5,7 @@
 //! that means (a drop for that session) instead of blocking.
 
 use pulsemq_shared::header::LEGACY_VERSION;
+use pulsemq_shared::zmq_send::send_copy;
 use pulsemq_shared::{Format, Header, MsgType};
 
 /// Most frames read from one message: routing id + 6 + slack to report a
@@ -51,25 +52,6 @@ pub enum Sent {
     Full,
     /// The peer is not connected.
     Gone,
-}
-
-/// Sends one frame, copying `data` inside libzmq (`zmq_send`).
-///
-/// The binding's `send(&[u8])` builds a `Message`, asks libzmq for its
-/// data pointer and size to copy into it, and closes the emptied message
-/// after the send: three FFI round trips more per frame, and an
-/// acknowledged publish sends thirteen frames by copy (callgrind, bench
-/// `--drive ack`: engine thread 15.5k → 14.1k instructions per publish).
-fn send_copy(sock: &mut zmq::Socket, data: &[u8], flags: i32) -> zmq::Result<()> {
-    // SAFETY: `sock` is a live socket used from its owning thread only;
-    // libzmq copies `data.len()` bytes from `data` before returning.
-    let rc = unsafe { zmq_sys::zmq_send(sock.as_mut_ptr(), data.as_ptr().cast(), data.len(), flags) };
-    if rc < 0 {
-        // SAFETY: reads the calling thread's libzmq errno.
-        Err(zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() }))
-    } else {
-        Ok(())
-    }
 }
 
 /// Sends the routing id frame, which decides where the message goes; once
