@@ -331,6 +331,11 @@ pub struct StatTotals {
     /// because the database writer was overloaded.
     #[serde(default)]
     pub events_dropped: u64,
+    /// Replies (ACK, ERROR, PONG) that could not be handed to their peer:
+    /// its pipe was full (a client that pipelines requests without reading
+    /// the replies) or it was gone.
+    #[serde(default)]
+    pub replies_dropped: u64,
 }
 
 /// The original's `system` block, kept for its scripts (`auth_total`

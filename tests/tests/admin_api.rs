@@ -478,6 +478,7 @@ async fn sse_streams_a_snapshot_per_second_while_counters_move() {
     assert!(topic["msgs"].as_u64().unwrap() > 0 && topic["last_publish_ms"].as_i64().unwrap() > 0, "{topic:?}");
     let metrics = env.http.get(format!("{}/metrics", env.base)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("# TYPE pulsemq_messages_in_total counter"));
+    assert!(metrics.contains("pulsemq_replies_dropped_total 0"), "{metrics}");
     let h = env.call(Method::GET, "/health", None, None).await;
     assert!(h.body["connections"].as_u64().unwrap() >= 1);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -259,3 +259,63 @@ fn garbage_from_one_peer_costs_others_nothing() {
     }
     assert_eq!(answers, 160);
 }
+
+/// A client that pipelines acknowledged publishes and never reads the
+/// replies: once `broker.hwm` replies wait for it (and its TCP buffers are
+/// full), further replies to it are dropped and counted — the engine never
+/// blocks on it, another client is served meanwhile, and every publish is
+/// accounted for: replies received + replies dropped = publishes sent.
+#[test]
+fn a_client_that_never_reads_its_replies_loses_replies_not_the_broker() {
+    let b = InProcBroker::start(&TestConfig { hwm: 20, ..TestConfig::default() });
+    b.namespace("md");
+    let ctx = zmq::Context::new();
+    let slow = ctx.socket(zmq::DEALER).unwrap();
+    // Small kernel and pipe buffers, so the broker's side fills quickly.
+    slow.set_rcvbuf(4096).unwrap();
+    slow.set_rcvhwm(1).unwrap();
+    slow.set_linger(0).unwrap();
+    slow.connect(&format!("tcp://127.0.0.1:{}", b.pub_port)).unwrap();
+    let auth = json!({"username": "admin", "token": b.admin.token}).to_string();
+    slow.send_multipart(request(MsgType::Auth, Format::Bytes, 0, 1, "", "", auth.as_bytes()), 0).unwrap();
+    assert_eq!(slow.poll(zmq::POLLIN, 5000).unwrap(), 1, "AUTH reply");
+    let reply = slow.recv_multipart(0).unwrap();
+    assert_eq!(pulsemq_e2e::body(&reply)["status"], "AUTH_OK");
+
+    let mut sent = 0u32;
+    let dropped = loop {
+        for _ in 0..5_000 {
+            sent += 1;
+            slow.send_multipart(request(MsgType::Pub, Format::Bytes, 0, sent, "md", "t", b"x"), 0).unwrap();
+        }
+        let d = pulsemq_e2e::eventually(Duration::from_millis(1500), || {
+            Some(b.stats().totals.replies_dropped).filter(|&d| d > 0)
+        });
+        if let Some(d) = d {
+            break d;
+        }
+        assert!(sent < 400_000, "no reply dropped after {sent} unread publishes");
+    };
+    assert!(dropped > 0);
+
+    // Everyone else is served as usual meanwhile.
+    let mut other = RawPeer::login(b.pub_port, b.sub_port, "admin", &b.admin.token);
+    assert_eq!(other.publish("md", "u", Format::Bytes, b"fine").status().as_deref(), Some("PUB_OK"));
+
+    // The slow client finally reads: what was not dropped arrives, in order.
+    let mut received = 0u32;
+    let mut last_id = 0u32;
+    while slow.poll(zmq::POLLIN, 1000).unwrap() == 1 {
+        let r = slow.recv_multipart(0).unwrap();
+        let h = Header::decode(&r[0]).unwrap();
+        assert_eq!(h.msg_type, MsgType::Ack, "{:?}", pulsemq_e2e::body(&r));
+        assert!(h.request_id > last_id, "replies keep their order");
+        last_id = h.request_id;
+        received += 1;
+    }
+    let accounted = pulsemq_e2e::eventually(Duration::from_secs(3), || {
+        let dropped = b.stats().totals.replies_dropped;
+        (u64::from(received) + dropped == u64::from(sent)).then_some(dropped)
+    });
+    assert!(accounted.is_some(), "{sent} publishes, {received} replies, {} dropped", b.stats().totals.replies_dropped);
+}

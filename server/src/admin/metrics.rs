@@ -44,6 +44,13 @@ pub fn render(s: &StatsSnapshot, memory_mb: f64) -> String {
         "Engine events lost because the storage writer lagged.",
         t.events_dropped,
     );
+    metric(
+        &mut o,
+        "replies_dropped_total",
+        "counter",
+        "Replies not delivered: the client's pipe was full (it does not read its replies) or it was gone.",
+        t.replies_dropped,
+    );
     metric(&mut o, "connections", "gauge", "Live MQ sessions.", s.connections);
     metric(&mut o, "online_users", "gauge", "Distinct users with a live session.", s.online_users);
     metric(&mut o, "subscriptions", "gauge", "Live subscriptions.", s.subscriptions);

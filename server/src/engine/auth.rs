@@ -154,7 +154,7 @@ impl Engine {
                     s.last_seen = std::time::Instant::now();
                 }
                 let h = wire::reply_header(f.header.version, MsgType::Pong, f.header.request_id, 0);
-                wire::send_reply(&mut self.sockets.delivery, rid, &h, b"");
+                self.send_reply(true, rid, &h, b"");
             }
             MsgType::Pong => {}
             other => self.send_error_on(
@@ -195,7 +195,7 @@ impl Engine {
         }
         let body = format!("{{\"status\":\"{ATTACH_OK}\"}}");
         let h = wire::reply_header(v, MsgType::Ack, id, body.len());
-        wire::send_reply(&mut self.sockets.delivery, rid, &h, body.as_bytes());
+        self.send_reply(true, rid, &h, body.as_bytes());
     }
 }
 

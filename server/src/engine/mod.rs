@@ -119,6 +119,8 @@ pub(crate) struct Engine {
     publish_count: u64,
     /// Reused buffer for small JSON replies.
     scratch: Vec<u8>,
+    /// When a dropped reply was last logged (see [`Engine::send_reply`]).
+    reply_drop_logged: Option<Instant>,
     started: Instant,
     running: bool,
 }
@@ -143,6 +145,7 @@ impl Engine {
             matched: Vec::with_capacity(64),
             publish_count: 0,
             scratch: Vec::with_capacity(256),
+            reply_drop_logged: None,
             started: Instant::now(),
             running: true,
         }
@@ -283,7 +286,7 @@ impl Engine {
         }
         self.touch(req.rid);
         let h = wire::reply_header(req.frames.header.version, MsgType::Pong, req.frames.header.request_id, 0);
-        wire::send_reply(&mut self.sockets.cmd, req.rid, &h, b"");
+        self.send_reply(false, req.rid, &h, b"");
     }
 
     fn on_bye(&mut self, req: &Request) {
@@ -339,7 +342,34 @@ impl Engine {
     fn send_ack(&mut self, rid: &[u8], version: u8, request_id: u32) {
         self.scratch.push(b'}');
         let h = wire::reply_header(version, MsgType::Ack, request_id, self.scratch.len());
-        wire::send_reply(&mut self.sockets.cmd, rid, &h, &self.scratch);
+        let body = std::mem::take(&mut self.scratch);
+        self.send_reply(false, rid, &h, &body);
+        self.scratch = body;
+    }
+
+    /// Sends a reply on the command port or (`delivery = true`) the
+    /// delivery port. A reply that cannot be handed over is counted, and a
+    /// full pipe is logged (at most every ten seconds): the broker never
+    /// blocks on one client, so a client that pipelines requests without
+    /// reading its replies loses replies once `broker.hwm` are waiting.
+    fn send_reply(&mut self, delivery: bool, rid: &[u8], h: &pulsemq_shared::Header, body: &[u8]) {
+        let sock = if delivery { &mut self.sockets.delivery } else { &mut self.sockets.cmd };
+        let sent = wire::send_reply(sock, rid, h, body);
+        if sent == wire::Sent::Ok {
+            return;
+        }
+        self.totals.replies_dropped += 1;
+        if sent == wire::Sent::Full && self.reply_drop_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+            self.reply_drop_logged = Some(Instant::now());
+            let session = self.sessions.key_by_cmd(rid).or_else(|| self.sessions.key_by_delivery(rid));
+            let who = session.and_then(|k| self.sessions.get(k)).map(|s| s.user.username.clone());
+            warn!(
+                "reply to {} dropped: its pipe is full (broker.hwm); the client is not reading its replies \
+                 ({} replies dropped since start)",
+                who.as_deref().unwrap_or("a peer without a session"),
+                self.totals.replies_dropped
+            );
+        }
     }
 
     fn reply_error(&mut self, req: &Request, code: ErrorCode, message: &str) {
@@ -363,8 +393,7 @@ impl Engine {
         self.totals.errors_sent += 1;
         let body = serde_json::to_vec(&ErrorBody::new(code, message)).unwrap_or_default();
         let h = wire::reply_header(version, MsgType::Error, request_id, body.len());
-        let sock = if delivery { &mut self.sockets.delivery } else { &mut self.sockets.cmd };
-        wire::send_reply(sock, rid, &h, &body);
+        self.send_reply(delivery, rid, &h, &body);
     }
 
     /// Ends a session: its subscriptions leave the index, its slot is freed.
