@@ -212,9 +212,12 @@ test('grant the user a role in the namespace, then change it', async () => {
   await page.click('#grant-form button[type=submit]');
   const row = `#permissions tr[data-user="${USER}"]`;
   await page.waitForSelector(row);
+  // One toast at a time, the newest replacing the last: wait for each by its
+  // text, or the grant's toast may be read as the role change's.
+  await page.waitForSelector(`.toast.ok:has-text("${USER} → sub")`);
   await page.selectOption(`${row} select.role`, 'pub');
-  await page.waitForSelector('.toast.ok');
-  assert.match(await page.textContent('.toast.ok'), /pub/);
+  await page.waitForSelector(`.toast.ok:has-text("${USER} → pub")`);
+  assert.match(await page.textContent('.toast.ok'), /^Role changed: .* → pub$/);
   await shot('05-namespace-permissions');
 });
 
@@ -253,7 +256,7 @@ test('kick the subscriber from the connections page', async () => {
   await page.waitForSelector('#confirm-yes');
   await shot('08-connections-confirm');
   await page.click('#confirm-yes');
-  await page.waitForSelector('.toast.ok');
+  await page.waitForSelector('.toast.ok:has-text("Sessions closed")');
   assert.match(await page.textContent('.toast.ok'), /Sessions closed: [1-9]/);
 });
 
