@@ -11,6 +11,7 @@ use pulsemq_shared::{validate_namespace, validate_topic, Compression, Format, Ms
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::cmd_slot::{CmdSlot, Direct};
 use crate::compression::maybe_compress;
 use crate::dispatch::LocalSub;
 use crate::error::{ClientError, Result};
@@ -83,6 +84,8 @@ pub(crate) struct Shared {
     ctl_tx: mpsc::UnboundedSender<Command>,
     /// PUSH end of the inproc wake-up pipe (ZeroMQ sockets are not `Sync`).
     wake: Mutex<zmq::Socket>,
+    /// The command socket when the I/O thread lends it (NO_ACK publishes).
+    slot: Arc<CmdSlot>,
     pub(crate) tel: Arc<Telemetry>,
     next_local: AtomicU64,
 }
@@ -112,15 +115,21 @@ impl Shared {
     }
 
     /// Queues a data command if there is room, or hands it back (boxed)
-    /// for [`Shared::send_full`].
+    /// for [`Shared::send_full`]. The command counts as queued ahead of
+    /// any direct send (see [`crate::cmd_slot`]) from here until the I/O
+    /// thread takes it, or until it is given up.
     fn try_send(&self, c: Command) -> Result<Option<Box<Command>>> {
+        self.slot.queued();
         match self.data_tx.try_send(c) {
             Ok(()) => {
                 self.wake();
                 Ok(None)
             }
             Err(mpsc::error::TrySendError::Full(c)) => Ok(Some(Box::new(c))),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(ClientError::Disconnected),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.slot.dequeued();
+                Err(ClientError::Disconnected)
+            }
         }
     }
 
@@ -129,10 +138,29 @@ impl Shared {
     /// pointers instead of the channel's send future and a command.
     fn send_full(&self, c: Box<Command>) -> Pin<Box<dyn Future<Output = Result<()>> + Send + '_>> {
         Box::pin(async move {
+            // Given up (error or cancelled caller): no longer queued ahead.
+            let mark = self.slot.unless_queued();
             self.data_tx.send(*c).await.map_err(|_| ClientError::Disconnected)?;
+            mark.keep();
             self.wake();
             Ok(())
         })
+    }
+
+    /// Sends a NO_ACK publish from the caller's thread when the I/O thread
+    /// lends the command socket; `false`: queue it instead (frames intact).
+    fn send_direct(&self, frames: &mut WireFrames) -> bool {
+        match self.slot.try_send(frames) {
+            Direct::Queue => false,
+            sent => {
+                crate::stats::bump(&self.tel.counters.published, 1);
+                crate::stats::bump(&self.tel.counters.sent_direct, 1);
+                if sent == Direct::SentReplyWaiting {
+                    self.wake();
+                }
+                true
+            }
+        }
     }
 
     /// Queues a control command (never waits).
@@ -228,12 +256,14 @@ impl Client {
         let tel = Arc::new(Telemetry::new());
         let (ready_tx, ready_rx) = oneshot::channel();
         let parts = Parts { cmd, dlv, wake: pull, mon, data_rx, ctl_rx };
-        let io = IoThread::new(opts.clone(), parts, tel.clone(), ready_tx);
+        let io = IoThread::new(opts.clone(), parts, tel.clone(), ready_tx)?;
+        let slot = io.cmd_slot();
         std::thread::Builder::new()
             .name("pulsemq-client-io".into())
             .spawn(move || io.run())
             .map_err(|e| ClientError::Io(format!("cannot start the I/O thread: {e}")))?;
-        let shared = Arc::new(Shared { data_tx, ctl_tx, wake: Mutex::new(push), tel, next_local: AtomicU64::new(1) });
+        let shared =
+            Arc::new(Shared { data_tx, ctl_tx, wake: Mutex::new(push), slot, tel, next_local: AtomicU64::new(1) });
         let client = Client { inner: Arc::new(Inner { shared, opts }) };
         // The I/O thread enforces connect_timeout; this is only a backstop.
         let backstop = client.inner.opts.connect_timeout * 2 + Duration::from_secs(1);
@@ -339,7 +369,10 @@ impl Client {
             let (tx, rx) = oneshot::channel();
             (bits, Some(tx), Some(rx))
         };
-        let frames = wire::publish(id, namespace, topic, format, flag_bits, bytes);
+        let mut frames = wire::publish(id, namespace, topic, format, flag_bits, bytes);
+        if reply.is_none() && self.shared().send_direct(&mut frames) {
+            return Ok(Queued { ack, full: None, reply: None });
+        }
         let full = self.shared().try_send(Command::Send { id, frames, reply, publish: true, resent: false })?;
         Ok(Queued { ack, full, reply: rx })
     }

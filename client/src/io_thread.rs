@@ -1,14 +1,19 @@
-//! The I/O thread: the only place that touches ZeroMQ sockets.
+//! The I/O thread: the owner of the client's ZeroMQ sockets.
 //!
 //! ZeroMQ sockets are neither async nor thread-safe, so each client runs one
 //! OS thread that owns its two DEALERs (command port, delivery port) and an
 //! inproc PULL socket that only carries wake-ups. The async API puts
 //! [`Command`]s on a tokio channel (bounded for data, unbounded for control)
-//! and pokes the PULL socket; the thread `zmq::poll`s the three sockets with
-//! a timeout computed from the next heartbeat and the next request deadline.
+//! and pokes the PULL socket; the thread `zmq::poll`s the sockets with a
+//! timeout computed from the next heartbeat and the next request deadline.
+//! The one exception: while the thread sleeps it lends the command DEALER
+//! to callers, who send NO_ACK publishes on it themselves when nothing is
+//! queued ahead ([`crate::cmd_slot`]); the thread then polls that socket's
+//! `ZMQ_FD` instead of the socket.
 //!
 //! Loop, one iteration:
-//! 1. poll (timeout 0 when work is left over from the previous round);
+//! 1. lend the command socket, poll (timeout 0 when work is left over from
+//!    the previous round or the socket has events), take it back;
 //! 2. consume wake-ups, then drain the control channel and a batch of the
 //!    data channel (stops taking data while the command socket is at its
 //!    high-water mark, so back-pressure reaches `publish().await`);
@@ -48,6 +53,7 @@ use pulsemq_shared::{ErrorCode, Format, MsgType, Pattern, ProtocolError, FRAME_C
 use tokio::sync::{mpsc, oneshot};
 
 use crate::backoff;
+use crate::cmd_slot::CmdSlot;
 use crate::dispatch::{AddOutcome, LocalId, LocalSub, SubTable};
 use crate::error::{ClientError, Result};
 use crate::events::Event;
@@ -225,7 +231,12 @@ type SubCallers = Vec<(LocalId, Option<oneshot::Sender<Result<()>>>)>;
 /// The I/O thread's state.
 pub(crate) struct IoThread {
     opts: ClientOptions,
-    cmd: zmq::Socket,
+    /// The command socket during a round of work; lent to callers through
+    /// `slot` while the thread sleeps (see [`crate::cmd_slot`]).
+    cmd: Option<zmq::Socket>,
+    slot: Arc<CmdSlot>,
+    /// The command socket's `ZMQ_FD`, polled while the socket is lent.
+    cmd_fd: std::os::fd::RawFd,
     dlv: zmq::Socket,
     wake: zmq::Socket,
     mon: zmq::Socket,
@@ -273,10 +284,13 @@ impl IoThread {
         parts: Parts,
         tel: Arc<Telemetry>,
         connect_reply: oneshot::Sender<Result<SessionInfo>>,
-    ) -> Self {
-        IoThread {
+    ) -> Result<Self> {
+        let cmd_fd = parts.cmd.get_fd()?;
+        Ok(IoThread {
             opts,
-            cmd: parts.cmd,
+            cmd: Some(parts.cmd),
+            slot: Arc::new(CmdSlot::new()),
+            cmd_fd,
             dlv: parts.dlv,
             wake: parts.wake,
             mon: parts.mon,
@@ -305,7 +319,23 @@ impl IoThread {
             resubscribed: 0,
             rx_frames: std::array::from_fn(|_| zmq::Message::new()),
             wakes: Vec::new(),
-        }
+        })
+    }
+
+    /// The slot through which callers may send on the command socket.
+    pub(crate) fn cmd_slot(&self) -> Arc<CmdSlot> {
+        self.slot.clone()
+    }
+
+    /// The command socket; the thread holds it outside its sleeps.
+    fn cmd(&mut self) -> &mut zmq::Socket {
+        self.cmd.as_mut().expect("the I/O thread holds the command socket while it works")
+    }
+
+    /// Callers may send on the lent socket only with a ready session and
+    /// nothing of the thread's own waiting to go out before them.
+    fn lendable(&self) -> bool {
+        self.phase == Phase::Ready && self.outq.is_empty() && self.held.is_empty() && !self.exit
     }
 
     /// Runs until closed or until the session cannot be (re)established.
@@ -313,16 +343,24 @@ impl IoThread {
         self.start_auth();
         let mut more_work = false;
         while !self.exit {
-            let timeout = if more_work { 0 } else { self.poll_timeout_ms() };
             let want_out = !self.outq.is_empty();
-            let (wake_in, cmd_in, dlv_in, mon_in) = {
+            // Lend the command socket while asleep; its events are read
+            // as it goes back, since its FD only signals what is new.
+            let lent = self.cmd.take().expect("the I/O thread holds the command socket while it works");
+            let events = self.slot.put(lent, self.lendable());
+            let cmd_ready = events.contains(zmq::POLLIN) || (want_out && events.contains(zmq::POLLOUT));
+            let timeout = if more_work || cmd_ready { 0 } else { self.poll_timeout_ms() };
+            let (wake_in, dlv_in, mon_in) = {
                 let mut items = [
                     self.wake.as_poll_item(zmq::POLLIN),
-                    self.cmd.as_poll_item(if want_out { zmq::POLLIN | zmq::POLLOUT } else { zmq::POLLIN }),
+                    zmq::PollItem::from_fd(self.cmd_fd, zmq::POLLIN),
                     self.dlv.as_poll_item(zmq::POLLIN),
                     self.mon.as_poll_item(zmq::POLLIN),
                 ];
-                match zmq::poll(&mut items, timeout) {
+                let polled = zmq::poll(&mut items, timeout);
+                // Only this thread empties the slot, so the socket is there.
+                self.cmd = self.slot.take();
+                match polled {
                     Ok(_) | Err(zmq::Error::EINTR) => {}
                     Err(e) => {
                         tracing::error!("zmq poll failed: {e}");
@@ -330,8 +368,9 @@ impl IoThread {
                         break;
                     }
                 }
-                (items[0].is_readable(), items[1].is_readable(), items[2].is_readable(), items[3].is_readable())
+                (items[0].is_readable(), items[2].is_readable(), items[3].is_readable())
             };
+            let cmd_in = self.cmd().get_events().map_or(true, |e| e.contains(zmq::POLLIN));
             if mon_in {
                 for ev in monitor::drain(&self.mon) {
                     self.on_link(ev);
@@ -396,7 +435,10 @@ impl IoThread {
                 return false;
             }
             match self.data_rx.try_recv() {
-                Ok(c) => self.on_command(c),
+                Ok(c) => {
+                    self.slot.dequeued();
+                    self.on_command(c);
+                }
                 Err(_) => return false,
             }
         }
@@ -515,9 +557,10 @@ impl IoThread {
     /// Sends queued frames on the command socket until it would block.
     fn flush(&mut self) {
         while let Some(frames) = self.outq.front_mut() {
+            let cmd = self.cmd.as_mut().expect("the I/O thread holds the command socket while it works");
             let sent = match frames {
-                OutFrames::Owned(f) => send_frames(&mut self.cmd, f),
-                OutFrames::Shared(f) => send_frame_copies(&mut self.cmd, f),
+                OutFrames::Owned(f) => send_frames(cmd, f),
+                OutFrames::Shared(f) => send_frame_copies(cmd, f),
             };
             match sent {
                 Ok(()) => {}
@@ -548,7 +591,11 @@ impl IoThread {
 
     fn read_batch(&mut self, command_socket: bool) {
         for _ in 0..RECV_BATCH {
-            let sock = if command_socket { &self.cmd } else { &self.dlv };
+            let sock = if command_socket {
+                self.cmd.as_ref().expect("the I/O thread holds the command socket while it works")
+            } else {
+                &self.dlv
+            };
             let n = match recv_frames(sock, &mut self.rx_frames) {
                 Ok(n) => n,
                 Err(zmq::Error::EAGAIN) => return,
@@ -1049,7 +1096,7 @@ impl IoThread {
             fail_command(c, ClientError::Disconnected);
         }
         self.tel.close_listeners();
-        monitor::unwatch(&self.cmd);
+        monitor::unwatch(self.cmd());
         let replies = std::mem::take(&mut self.close_replies);
         // Sockets close here (linger bounds how long unsent frames are kept),
         // then `close()` callers are released; local subscription channels
@@ -1097,7 +1144,7 @@ enum OutFrames {
 /// frames are left as they were. Once the first frame is accepted ZeroMQ
 /// accepts the rest of the message: small frames are copied (ZeroMQ keeps
 /// them inline), larger ones are moved out without copying.
-fn send_frames(sock: &mut zmq::Socket, frames: &mut WireFrames) -> zmq::Result<()> {
+pub(crate) fn send_frames(sock: &mut zmq::Socket, frames: &mut WireFrames) -> zmq::Result<()> {
     send_copy(sock, &frames[0], zmq::SNDMORE | zmq::DONTWAIT)?;
     let n = frames.len();
     for (i, f) in frames.iter_mut().enumerate().skip(1) {

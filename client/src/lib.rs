@@ -16,7 +16,9 @@
 //!
 //! Layout: `wire` builds and parses frames with `pulsemq_shared` (no I/O);
 //! `io_thread` owns the ZeroMQ sockets on one OS thread per client, with
-//! `monitor` (connection events) and `backoff` (reconnect schedule);
+//! `monitor` (connection events) and `backoff` (reconnect schedule), and
+//! lends the command socket through `cmd_slot` while it sleeps (NO_ACK
+//! publishes then leave from the caller's thread);
 //! `client` is the async API and `blocking` the callback-style one on top
 //! of it; `subscription` the message streams; `dispatch` the local pattern
 //! fan-out; `gaps` per-topic sequence tracking; `events` what is reported
@@ -28,6 +30,7 @@
 mod backoff;
 mod blocking;
 mod client;
+mod cmd_slot;
 mod compression;
 mod dispatch;
 mod error;

@@ -33,8 +33,12 @@ pub struct AsyncError {
 /// A snapshot of the client's counters (see [`Client::stats`](crate::Client::stats)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ClientStats {
-    /// PUB messages handed to the I/O thread (with and without ACK).
+    /// PUB messages handed over for sending (with and without ACK).
     pub published: u64,
+    /// Of those, NO_ACK publishes sent from the caller's own thread because
+    /// the I/O thread was idle with nothing queued (one thread wake-up less
+    /// each); the rest went through the I/O thread.
+    pub sent_direct: u64,
     /// MSG deliveries received from the broker.
     pub received: u64,
     /// Copies handed to local subscriptions (one delivery can feed several).
@@ -81,6 +85,7 @@ pub struct SessionInfo {
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub published: AtomicU64,
+    pub sent_direct: AtomicU64,
     pub received: AtomicU64,
     pub dispatched: AtomicU64,
     pub dropped: AtomicU64,
@@ -183,6 +188,7 @@ impl Telemetry {
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         ClientStats {
             published: r(&c.published),
+            sent_direct: r(&c.sent_direct),
             received: r(&c.received),
             dispatched: r(&c.dispatched),
             dropped: r(&c.dropped),

@@ -503,6 +503,60 @@ fn publishes_wait_for_room_in_a_full_command_queue() {
     });
 }
 
+/// NO_ACK publishes at a modest pace leave from the caller's thread (the
+/// I/O thread is idle between them), keep their order with acknowledged
+/// publishes that go through the I/O thread, and a refusal still comes back
+/// as an async error: its reply arrives on a socket the I/O thread was not
+/// using when it was sent.
+#[test]
+fn paced_no_ack_publishes_leave_directly_and_in_order() {
+    let b = InProcBroker::start(&TestConfig::default());
+    let ns = b.namespace("md");
+    b.namespace("other");
+    let user = b.user("feed", UserType::MqNormal);
+    b.grant(&user, ns, Role::Pub);
+    runtime().block_on(async {
+        let sub_client = admin(&b).await;
+        let mut sub = sub_client.subscribe("md", "d.>").await.unwrap();
+        let c = Client::connect(client_options(b.pub_port, b.sub_port, "feed", &user.token)).await.unwrap();
+        const N: usize = 300;
+        for i in 0..N {
+            let body = format!("{i}");
+            if i % 50 == 49 {
+                c.publish("md", "d.t", Format::String, body).await.unwrap();
+            } else {
+                c.publish_no_ack("md", "d.t", Format::String, body).await.unwrap();
+            }
+            if i % 10 == 0 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        for i in 0..N {
+            let m = next(&mut sub).await;
+            assert_eq!(m.as_str(), Some(format!("{i}").as_str()), "delivery {i} out of order");
+            assert_eq!(m.seq, i as u64 + 1);
+        }
+        quiet(&mut sub).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let denied = c.publish_no_ack("other", "d.t", Format::String, "x").await.unwrap();
+        let errors = pulsemq_e2e_wait(|| {
+            let e = c.take_async_errors();
+            async move { (!e.is_empty()).then_some(e) }
+        })
+        .await;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].request_id, denied);
+        assert!(matches!(errors[0].error, ClientError::PermissionDenied(_)), "{:?}", errors[0].error);
+        let st = c.stats();
+        assert_eq!(st.published, N as u64 + 1);
+        let no_ack = (N - N / 50 + 1) as u64;
+        assert!(st.sent_direct > no_ack / 2, "only {} of {no_ack} NO_ACK publishes left directly", st.sent_direct);
+        assert!(st.sent_direct <= no_ack, "acknowledged publishes never leave directly");
+        c.close().await;
+        sub_client.close().await;
+    });
+}
+
 /// A session the broker ends (admin kick) while messages keep flowing:
 /// the client notices at its next request, re-establishes the session by
 /// itself, and reports the messages it missed as a sequence gap (event and
