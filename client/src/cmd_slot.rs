@@ -10,6 +10,13 @@
 //! I/O thread (nobody waits for a reply), so when the thread is idle and
 //! nothing is queued ahead, the caller sends it itself.
 //!
+//! Only a publish that comes after a pause goes direct: in a burst, the
+//! caller queues as before, and the I/O thread sends the whole batch in one
+//! round. Sent one by one from the caller, a burst would wake libzmq's own
+//! I/O thread for nearly every message; measured on the 2-vCPU machine,
+//! saturating 1→1 NO_ACK throughput fell from 0.94–1.00× the plain
+//! forwarder to 0.75–0.81× without this rule.
+//!
 //! Rules that keep this safe and in order:
 //! - ZeroMQ sockets are not thread-safe: the socket lives in a mutex-guarded
 //!   slot. The I/O thread takes it out for each round of work and puts it
@@ -24,16 +31,25 @@
 //!   consume such an event (a reply that just arrived), so the caller checks
 //!   `ZMQ_EVENTS` afterwards and wakes the I/O thread if a reply is waiting.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::wire::WireFrames;
+
+/// A publish this soon after the previous one is part of a burst and is
+/// queued (see the module documentation). At 10 000 msg/s publishes are
+/// 100 µs apart and go direct; a tight loop publishes every few µs.
+pub(crate) const BURST_GAP: Duration = Duration::from_micros(20);
 
 /// The shared slot (see the module documentation).
 pub(crate) struct CmdSlot {
     state: Mutex<SlotState>,
     /// Data commands in the channel to the I/O thread, not yet taken by it.
     backlog: AtomicUsize,
+    /// When the latest NO_ACK publish was offered, in ns since `epoch`.
+    last_offer_ns: AtomicU64,
+    epoch: Instant,
 }
 
 struct SlotState {
@@ -58,7 +74,12 @@ impl CmdSlot {
     /// An empty, closed slot (the I/O thread holds the socket until its
     /// first sleep).
     pub(crate) fn new() -> Self {
-        CmdSlot { state: Mutex::new(SlotState { sock: None, open: false }), backlog: AtomicUsize::new(0) }
+        CmdSlot {
+            state: Mutex::new(SlotState { sock: None, open: false }),
+            backlog: AtomicUsize::new(0),
+            last_offer_ns: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, SlotState> {
@@ -100,9 +121,15 @@ impl CmdSlot {
         Unqueue { slot: self, armed: true }
     }
 
-    /// Caller: sends `frames` now if the slot is free, open and nothing is
-    /// queued ahead.
+    /// Caller: sends `frames` now if the publish is not part of a burst,
+    /// the slot is free and open, and nothing is queued ahead.
     pub(crate) fn try_send(&self, frames: &mut WireFrames) -> Direct {
+        // Saturates after 584 years; 0 = never offered.
+        let now = (self.epoch.elapsed().as_nanos() as u64).max(1);
+        let prev = self.last_offer_ns.swap(now, Ordering::Relaxed);
+        if prev != 0 && now.saturating_sub(prev) < BURST_GAP.as_nanos() as u64 {
+            return Direct::Queue;
+        }
         if self.backlog.load(Ordering::Acquire) != 0 {
             return Direct::Queue;
         }
@@ -163,6 +190,13 @@ mod tests {
         (ctx, dealer, router)
     }
 
+    /// Offers a publish long enough after the previous one not to count
+    /// as part of a burst.
+    fn offer(slot: &CmdSlot, frames: &mut WireFrames) -> Direct {
+        std::thread::sleep(BURST_GAP * 2);
+        slot.try_send(frames)
+    }
+
     fn frames(tag: &str) -> WireFrames {
         [tag.as_bytes().to_vec(), vec![], vec![], vec![], vec![7u8; 100], vec![]]
     }
@@ -178,25 +212,39 @@ mod tests {
         let (_ctx, dealer, router) = pair("slot-rules");
         let slot = CmdSlot::new();
         let mut f = frames("a");
-        assert_eq!(slot.try_send(&mut f), Direct::Queue, "empty slot: the I/O thread is working");
+        assert_eq!(offer(&slot, &mut f), Direct::Queue, "empty slot: the I/O thread is working");
 
         slot.put(dealer, false);
-        assert_eq!(slot.try_send(&mut f), Direct::Queue, "closed: no session or the thread has frames to send");
+        assert_eq!(offer(&slot, &mut f), Direct::Queue, "closed: no session or the thread has frames to send");
         assert_eq!(f[0], b"a", "a refused send leaves the frames as they were");
 
         let dealer = slot.take().unwrap();
         slot.put(dealer, true);
         slot.queued();
-        assert_eq!(slot.try_send(&mut f), Direct::Queue, "a command is queued ahead");
+        assert_eq!(offer(&slot, &mut f), Direct::Queue, "a command is queued ahead");
         slot.dequeued();
-        assert_eq!(slot.try_send(&mut f), Direct::Sent);
+        assert_eq!(offer(&slot, &mut f), Direct::Sent);
         assert_eq!(recv_tag(&router), "a");
 
         let dealer = slot.take().unwrap();
-        assert_eq!(slot.try_send(&mut frames("b")), Direct::Queue, "taken back for a round of work");
+        assert_eq!(offer(&slot, &mut frames("b")), Direct::Queue, "taken back for a round of work");
         slot.put(dealer, true);
-        assert_eq!(slot.try_send(&mut frames("c")), Direct::Sent);
+        assert_eq!(offer(&slot, &mut frames("c")), Direct::Sent);
         assert_eq!(recv_tag(&router), "c");
+    }
+
+    #[test]
+    fn a_burst_is_left_to_the_io_thread() {
+        let (_ctx, dealer, router) = pair("slot-burst");
+        let slot = CmdSlot::new();
+        slot.put(dealer, true);
+        assert_eq!(offer(&slot, &mut frames("first")), Direct::Sent);
+        let mut second = frames("second");
+        assert_eq!(slot.try_send(&mut second), Direct::Queue, "right after the first: a burst");
+        assert_eq!(second[0], b"second", "left for the queue untouched");
+        assert_eq!(recv_tag(&router), "first");
+        assert_eq!(offer(&slot, &mut frames("after a pause")), Direct::Sent);
+        assert_eq!(recv_tag(&router), "after a pause");
     }
 
     #[test]
@@ -204,13 +252,13 @@ mod tests {
         let (_ctx, dealer, router) = pair("slot-reply");
         let slot = CmdSlot::new();
         slot.put(dealer, true);
-        assert_eq!(slot.try_send(&mut frames("ping")), Direct::Sent);
+        assert_eq!(offer(&slot, &mut frames("ping")), Direct::Sent);
         assert_eq!(recv_tag(&router), "ping");
         router.send_multipart([&b"caller"[..], b"reply"], 0).unwrap();
         // The reply reaches the DEALER's pipe asynchronously.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
-            match slot.try_send(&mut frames("next")) {
+            match offer(&slot, &mut frames("next")) {
                 Direct::SentReplyWaiting => break,
                 Direct::Sent => assert!(std::time::Instant::now() < deadline, "the reply never showed"),
                 Direct::Queue => panic!("an open, idle slot must send"),

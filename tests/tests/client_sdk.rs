@@ -504,8 +504,9 @@ fn publishes_wait_for_room_in_a_full_command_queue() {
 }
 
 /// NO_ACK publishes at a modest pace leave from the caller's thread (the
-/// I/O thread is idle between them), keep their order with acknowledged
-/// publishes that go through the I/O thread, and a refusal still comes back
+/// I/O thread is idle between them), keep their order with a burst and
+/// acknowledged publishes that go through the I/O thread, and a refusal
+/// still comes back
 /// as an async error: its reply arrives on a socket the I/O thread was not
 /// using when it was sent.
 #[test]
@@ -527,8 +528,9 @@ fn paced_no_ack_publishes_leave_directly_and_in_order() {
             } else {
                 c.publish_no_ack("md", "d.t", Format::String, body).await.unwrap();
             }
-            if i % 10 == 0 {
-                tokio::time::sleep(Duration::from_millis(2)).await;
+            // A burst in the middle is left to the I/O thread.
+            if !(100..200).contains(&i) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
         for i in 0..N {
@@ -551,7 +553,7 @@ fn paced_no_ack_publishes_leave_directly_and_in_order() {
         assert_eq!(st.published, N as u64 + 1);
         let no_ack = (N - N / 50 + 1) as u64;
         assert!(st.sent_direct > no_ack / 2, "only {} of {no_ack} NO_ACK publishes left directly", st.sent_direct);
-        assert!(st.sent_direct <= no_ack, "acknowledged publishes never leave directly");
+        assert!(st.sent_direct < no_ack, "the burst went through the I/O thread");
         c.close().await;
         sub_client.close().await;
     });
