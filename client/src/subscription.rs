@@ -86,7 +86,11 @@ impl Subscription {
     /// price of one CPU kept busy for up to `budget` after each message;
     /// with nothing arriving it parks like `next`. Use it on a thread of its
     /// own (for example `Handle::block_on` on a dedicated thread): on a
-    /// shared async runtime it holds its worker for up to `budget`.
+    /// shared async runtime it holds its worker for up to `budget`. And
+    /// only with a CPU to spare: where the other threads of the process and
+    /// the broker already keep every CPU busy, the spinning takes time from
+    /// them and latency gets worse, not better (measured on a 2-vCPU VM,
+    /// see *Performance* in the README).
     pub async fn next_spin(&mut self, budget: Duration) -> Option<Message> {
         let start = Instant::now();
         loop {
