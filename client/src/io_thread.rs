@@ -73,6 +73,9 @@ const CMD_BATCH: usize = 512;
 const OUTQ_LIMIT: usize = 1024;
 /// Longest poll sleep, so deadlines are checked at least this often.
 const MAX_POLL: Duration = Duration::from_millis(500);
+/// Outside its sleeps the thread always holds the command socket (see
+/// [`crate::cmd_slot`]); a missing one is a bug in the lending.
+const HOLDS_CMD: &str = "the I/O thread holds the command socket while it works";
 /// How long `close` waits for the broker's reply to BYE.
 const BYE_WAIT: Duration = Duration::from_millis(500);
 
@@ -329,7 +332,7 @@ impl IoThread {
 
     /// The command socket; the thread holds it outside its sleeps.
     fn cmd(&mut self) -> &mut zmq::Socket {
-        self.cmd.as_mut().expect("the I/O thread holds the command socket while it works")
+        self.cmd.as_mut().expect(HOLDS_CMD)
     }
 
     /// Callers may send on the lent socket only with a ready session and
@@ -346,7 +349,7 @@ impl IoThread {
             let want_out = !self.outq.is_empty();
             // Lend the command socket while asleep; its events are read
             // as it goes back, since its FD only signals what is new.
-            let lent = self.cmd.take().expect("the I/O thread holds the command socket while it works");
+            let lent = self.cmd.take().expect(HOLDS_CMD);
             let events = self.slot.put(lent, self.lendable());
             let cmd_ready = events.contains(zmq::POLLIN) || (want_out && events.contains(zmq::POLLOUT));
             let timeout = if more_work || cmd_ready { 0 } else { self.poll_timeout_ms() };
@@ -557,7 +560,7 @@ impl IoThread {
     /// Sends queued frames on the command socket until it would block.
     fn flush(&mut self) {
         while let Some(frames) = self.outq.front_mut() {
-            let cmd = self.cmd.as_mut().expect("the I/O thread holds the command socket while it works");
+            let cmd = self.cmd.as_mut().expect(HOLDS_CMD);
             let sent = match frames {
                 OutFrames::Owned(f) => send_frames(cmd, f),
                 OutFrames::Shared(f) => send_frame_copies(cmd, f),
@@ -591,11 +594,7 @@ impl IoThread {
 
     fn read_batch(&mut self, command_socket: bool) {
         for _ in 0..RECV_BATCH {
-            let sock = if command_socket {
-                self.cmd.as_ref().expect("the I/O thread holds the command socket while it works")
-            } else {
-                &self.dlv
-            };
+            let sock = if command_socket { self.cmd.as_ref().expect(HOLDS_CMD) } else { &self.dlv };
             let n = match recv_frames(sock, &mut self.rx_frames) {
                 Ok(n) => n,
                 Err(zmq::Error::EAGAIN) => return,

@@ -506,9 +506,8 @@ fn publishes_wait_for_room_in_a_full_command_queue() {
 /// NO_ACK publishes at a modest pace leave from the caller's thread (the
 /// I/O thread is idle between them), keep their order with a burst and
 /// acknowledged publishes that go through the I/O thread, and a refusal
-/// still comes back
-/// as an async error: its reply arrives on a socket the I/O thread was not
-/// using when it was sent.
+/// still comes back as an async error: its reply arrives on a socket the
+/// I/O thread was not using when it was sent.
 #[test]
 fn paced_no_ack_publishes_leave_directly_and_in_order() {
     let b = InProcBroker::start(&TestConfig::default());
