@@ -33,9 +33,14 @@ pub struct Spawned {
 }
 
 impl Drop for Spawned {
+    /// SIGTERM to the child and to its descendants: under a `--broker-prefix`
+    /// that forks (`strace -f`, `perf record`) the broker is a grandchild,
+    /// and a tracer that is told to stop detaches and leaves it running on
+    /// its ports. Under valgrind the child is the broker itself.
     fn drop(&mut self) {
-        // SAFETY: signalling our own child by its pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let pid = self.child.id();
+        let family: Vec<u32> = std::iter::once(pid).chain(descendants(pid)).collect();
+        signal_all(&family, libc::SIGTERM);
         let deadline = Instant::now() + self.grace;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -43,9 +48,35 @@ impl Drop for Spawned {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.child.kill();
+        signal_all(&family, libc::SIGKILL);
         let _ = self.child.wait();
     }
+}
+
+fn signal_all(pids: &[u32], signal: i32) {
+    for &p in pids {
+        // SAFETY: kill(2) on processes this bench started (directly or
+        // through the prefix); no memory is shared.
+        unsafe { libc::kill(p as i32, signal) };
+    }
+}
+
+/// Every process below `pid`, from `/proc/<pid>/task/<tid>/children`
+/// (empty where the kernel does not offer that file).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(p) = queue.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else { continue };
+        for task in tasks.flatten() {
+            let Ok(list) = std::fs::read_to_string(task.path().join("children")) else { continue };
+            for child in list.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
+                found.push(child);
+                queue.push(child);
+            }
+        }
+    }
+    found
 }
 
 /// The broker executable: `--broker-bin`, `$PULSEMQ_BIN`, or `pulsemq`
