@@ -44,7 +44,9 @@ impl Drop for Spawned {
         let deadline = Instant::now() + self.grace;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                if !family[1..].iter().any(|&p| alive(p)) {
+                    return;
+                }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -59,6 +61,12 @@ fn signal_all(pids: &[u32], signal: i32) {
         // through the prefix); no memory is shared.
         unsafe { libc::kill(p as i32, signal) };
     }
+}
+
+/// Whether `pid` still exists (a zombie counts until it is reaped).
+fn alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(pid as i32, 0) == 0 }
 }
 
 /// Every process below `pid`, from `/proc/<pid>/task/<tid>/children`
