@@ -126,6 +126,13 @@ impl CmdSlot {
     pub(crate) fn try_send(&self, frames: &mut WireFrames) -> Direct {
         // Saturates after 584 years; 0 = never offered.
         let now = (self.epoch.elapsed().as_nanos() as u64).max(1);
+        self.try_send_at(frames, now)
+    }
+
+    /// [`CmdSlot::try_send`] at a given time (ns since `epoch`, never 0):
+    /// apart so that tests decide what counts as a burst instead of racing
+    /// the scheduler of a loaded machine.
+    fn try_send_at(&self, frames: &mut WireFrames, now: u64) -> Direct {
         let prev = self.last_offer_ns.swap(now, Ordering::Relaxed);
         if prev != 0 && now.saturating_sub(prev) < BURST_GAP.as_nanos() as u64 {
             return Direct::Queue;
@@ -191,10 +198,12 @@ mod tests {
     }
 
     /// Offers a publish long enough after the previous one not to count
-    /// as part of a burst.
+    /// as part of a burst. The clock is the test's own: a preempted test
+    /// thread must not turn a pause into a burst or a burst into a pause.
     fn offer(slot: &CmdSlot, frames: &mut WireFrames) -> Direct {
-        std::thread::sleep(BURST_GAP * 2);
-        slot.try_send(frames)
+        let pause = BURST_GAP.as_nanos() as u64 * 2;
+        let now = slot.last_offer_ns.load(Ordering::Relaxed) + pause;
+        slot.try_send_at(frames, now)
     }
 
     fn frames(tag: &str) -> WireFrames {
@@ -240,7 +249,8 @@ mod tests {
         slot.put(dealer, true);
         assert_eq!(offer(&slot, &mut frames("first")), Direct::Sent);
         let mut second = frames("second");
-        assert_eq!(slot.try_send(&mut second), Direct::Queue, "right after the first: a burst");
+        let just_after = slot.last_offer_ns.load(Ordering::Relaxed) + BURST_GAP.as_nanos() as u64 / 2;
+        assert_eq!(slot.try_send_at(&mut second, just_after), Direct::Queue, "right after the first: a burst");
         assert_eq!(second[0], b"second", "left for the queue untouched");
         assert_eq!(recv_tag(&router), "first");
         assert_eq!(offer(&slot, &mut frames("after a pause")), Direct::Sent);
