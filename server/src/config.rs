@@ -103,11 +103,18 @@ pub struct BrokerConfig {
     /// whose delivery pipe holds this many messages has further messages
     /// dropped (for it alone) and counted.
     pub hwm: i32,
+    /// Bytes the broker holds for one protocol-6 subscriber that falls
+    /// behind, on top of its ZeroMQ pipe, before its messages are dropped
+    /// (for it alone, counted). A burst smaller than this arrives whole.
+    pub session_buffer_bytes: u64,
 }
+
+/// Default of [`BrokerConfig::session_buffer_bytes`]: 64 MiB.
+pub const DEFAULT_SESSION_BUFFER: u64 = 64 * 1024 * 1024;
 
 impl Default for BrokerConfig {
     fn default() -> Self {
-        BrokerConfig { hwm: 10_000 }
+        BrokerConfig { hwm: 10_000, session_buffer_bytes: DEFAULT_SESSION_BUFFER }
     }
 }
 
@@ -296,6 +303,9 @@ impl Config {
         if self.broker.hwm < 1 {
             return bad("broker.hwm", "must be at least 1");
         }
+        if self.broker.session_buffer_bytes < 1024 * 1024 {
+            return bad("broker.session_buffer_bytes", "must be at least 1048576 (1 MiB)");
+        }
         if self.logging.max_days == 0 {
             return bad("logging.max_days", "must be at least 1");
         }
@@ -336,6 +346,7 @@ mod tests {
         assert_eq!(c.limits.max_connections_per_user, 10);
         assert_eq!(c.limits.max_subscriptions_per_conn, 500);
         assert_eq!(c.broker.hwm, 10_000);
+        assert_eq!(c.broker.session_buffer_bytes, 64 * 1024 * 1024);
         assert_eq!(c.session_timeout().as_secs(), 63);
         c.validate().unwrap();
     }

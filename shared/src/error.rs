@@ -74,7 +74,7 @@ pub enum ProtocolError {
     FrameCount { expected: usize, got: usize },
     #[error("header must be exactly 20 bytes, got {0}")]
     HeaderLength(usize),
-    #[error("unsupported protocol version {0} (this broker speaks 4 and 5)")]
+    #[error("unsupported protocol version {0} (this broker speaks 4, 5 and 6)")]
     Version(u8),
     #[error("unknown message type 0x{0:02x}")]
     UnknownType(u8),
@@ -100,6 +100,14 @@ pub enum ProtocolError {
     Compression(u8),
     #[error("ext frame must be 16 bytes, got {0}")]
     ExtLength(usize),
+    #[error("message ends inside its {field}")]
+    Truncated { field: &'static str },
+    #[error("{field} of {len} bytes cannot be encoded (at most 255)")]
+    NameTooLong { field: &'static str, len: usize },
+    #[error("a batch may not contain a batch")]
+    NestedBatch,
+    #[error("batch declares {0} messages, which its frame cannot hold")]
+    BatchCount(u32),
 }
 
 impl ProtocolError {
@@ -110,7 +118,10 @@ impl ProtocolError {
             | ProtocolError::HeaderLength(_)
             | ProtocolError::Version(_)
             | ProtocolError::LengthMismatch { .. }
-            | ProtocolError::ExtLength(_) => ErrorCode::Malformed,
+            | ProtocolError::ExtLength(_)
+            | ProtocolError::Truncated { .. }
+            | ProtocolError::NestedBatch
+            | ProtocolError::BatchCount(_) => ErrorCode::Malformed,
             ProtocolError::UnknownType(_) => ErrorCode::UnknownType,
             ProtocolError::UnknownFormat(_) | ProtocolError::TooLarge { .. } | ProtocolError::Compression(_) => {
                 ErrorCode::PayloadInvalid
@@ -119,7 +130,8 @@ impl ProtocolError {
             | ProtocolError::Namespace(_)
             | ProtocolError::ReservedNamespace
             | ProtocolError::Topic(_)
-            | ProtocolError::Pattern(_) => ErrorCode::InvalidName,
+            | ProtocolError::Pattern(_)
+            | ProtocolError::NameTooLong { .. } => ErrorCode::InvalidName,
         }
     }
 }

@@ -25,6 +25,8 @@ pub enum MsgType {
     Query = 0x0A,
     Attach = 0x0B,
     Bye = 0x0C,
+    /// Protocol 6 only: several messages in one frame (see [`crate::v6`]).
+    Batch = 0x0D,
 }
 
 impl MsgType {
@@ -42,6 +44,7 @@ impl MsgType {
             0x0A => MsgType::Query,
             0x0B => MsgType::Attach,
             0x0C => MsgType::Bye,
+            0x0D => MsgType::Batch,
             other => return Err(ProtocolError::UnknownType(other)),
         })
     }
@@ -60,6 +63,7 @@ impl MsgType {
             MsgType::Query => "QUERY",
             MsgType::Attach => "ATTACH",
             MsgType::Bye => "BYE",
+            MsgType::Batch => "BATCH",
         }
     }
 }
@@ -126,6 +130,9 @@ pub mod flags {
     pub const COMPRESSED: u8 = 0x01;
     /// PUB only: the broker answers only on failure.
     pub const NO_ACK: u8 = 0x02;
+    /// Protocol 6 ACK only: confirms every request of the session up to
+    /// and including the ACK's request id (see [`crate::v6`]).
+    pub const CUMULATIVE: u8 = 0x04;
     /// MSG only: replayed from the last-value cache on subscribe.
     pub const SNAPSHOT: u8 = 0x08;
     /// Bits holding the compression algorithm.
@@ -219,9 +226,14 @@ impl Header {
         if version != PROTOCOL_VERSION && version != LEGACY_VERSION {
             return Err(ProtocolError::Version(version));
         }
+        let msg_type = MsgType::from_u8(b[1])?;
+        if msg_type == MsgType::Batch {
+            // Batches exist only in protocol 6 (`crate::v6`).
+            return Err(ProtocolError::UnknownType(b[1]));
+        }
         Ok(Header {
             version,
-            msg_type: MsgType::from_u8(b[1])?,
+            msg_type,
             format: Format::from_u8(b[2])?,
             flags: b[3],
             payload_length: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
@@ -244,6 +256,7 @@ impl Header {
     pub fn peek_version(b: &[u8]) -> u8 {
         match b.first() {
             Some(&LEGACY_VERSION) => LEGACY_VERSION,
+            Some(&crate::v6::VERSION) => crate::v6::VERSION,
             _ => PROTOCOL_VERSION,
         }
     }

@@ -17,6 +17,7 @@ pub mod frames;
 pub mod header;
 pub mod names;
 pub mod payloads;
+pub mod v6;
 #[cfg(feature = "zmq")]
 pub mod zmq_send;
 

@@ -20,6 +20,7 @@ use pulsemq_shared::{Format, Frames, Header, MsgType};
 use serde_json::Value;
 
 pub mod raw;
+pub mod raw6;
 
 /// Broker settings a test may change; everything else is the default,
 /// with ports 0, host 127.0.0.1 and files in a temp directory.
@@ -28,6 +29,8 @@ pub struct TestConfig {
     pub ping_interval: u64,
     pub ping_timeout: u64,
     pub hwm: i32,
+    /// `broker.session_buffer_bytes` (protocol 6).
+    pub session_buffer_bytes: u64,
     pub max_connections_per_user: usize,
     pub max_subscriptions_per_conn: usize,
     pub cache_refresh_sec: u64,
@@ -42,6 +45,7 @@ impl Default for TestConfig {
             ping_interval: 30,
             ping_timeout: 3,
             hwm: 10_000,
+            session_buffer_bytes: 64 * 1024 * 1024,
             max_connections_per_user: 10,
             max_subscriptions_per_conn: 500,
             cache_refresh_sec: 300,
@@ -54,7 +58,7 @@ impl Default for TestConfig {
 impl TestConfig {
     pub fn yaml(&self, dir: &Path) -> String {
         format!(
-            "server:\n  host: 127.0.0.1\n  pub_port: {}\n  sub_port: {}\n  admin_port: 0\nstorage:\n  db_path: {}\nauth:\n  ping_interval: {}\n  ping_timeout: {}\nlimits:\n  max_connections_per_user: {}\n  max_subscriptions_per_conn: {}\n  cache_refresh_sec: {}\nbroker:\n  hwm: {}\nlogging:\n  dir: {}\n  level: info\n",
+            "server:\n  host: 127.0.0.1\n  pub_port: {}\n  sub_port: {}\n  admin_port: 0\nstorage:\n  db_path: {}\nauth:\n  ping_interval: {}\n  ping_timeout: {}\nlimits:\n  max_connections_per_user: {}\n  max_subscriptions_per_conn: {}\n  cache_refresh_sec: {}\nbroker:\n  hwm: {}\n  session_buffer_bytes: {}\nlogging:\n  dir: {}\n  level: info\n",
             self.pub_port,
             self.sub_port,
             dir.join("pulsemq.db").display(),
@@ -64,6 +68,7 @@ impl TestConfig {
             self.max_subscriptions_per_conn,
             self.cache_refresh_sec,
             self.hwm,
+            self.session_buffer_bytes,
             dir.join("logs").display(),
         )
     }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use pulsemq_shared::header::{LEGACY_VERSION, PROTOCOL_VERSION};
+use pulsemq_shared::header::LEGACY_VERSION;
 use pulsemq_shared::payloads::{AttachRequest, AuthRequest, ATTACH_OK, AUTH_OK};
 use pulsemq_shared::{ErrorCode, FrameRefs, MsgType};
 use tracing::{info, warn};
@@ -108,7 +108,7 @@ impl Engine {
             format!("\"user_id\": {}", user.id)
         } else {
             format!(
-                "\"user_id\":{},\"session\":\"{id}\",\"protocol\":{PROTOCOL_VERSION},\"ping_interval\":{}",
+                "\"user_id\":{},\"session\":\"{id}\",\"protocol\":{version},\"ping_interval\":{}",
                 user.id,
                 self.cfg.ping_interval.as_secs()
             )
@@ -139,6 +139,9 @@ impl Engine {
             return;
         }
         let peer = parts[1].gets("Peer-Address").unwrap_or("").to_owned();
+        if parts[1].first() == Some(&pulsemq_shared::v6::VERSION) {
+            return self.on_delivery_port_v6(parts, n, &peer);
+        }
         let rid: &[u8] = &parts[0];
         let f = match wire::decode_routed(parts, n) {
             Ok(f) => f,
@@ -147,8 +150,13 @@ impl Engine {
                 return;
             }
         };
+        self.on_delivery_request(rid, &f, &peer);
+    }
+
+    /// A decoded delivery-port request, whatever the protocol version.
+    pub(super) fn on_delivery_request(&mut self, rid: &[u8], f: &FrameRefs, peer: &str) {
         match f.header.msg_type {
-            MsgType::Attach => self.on_attach(rid, &f, &peer),
+            MsgType::Attach => self.on_attach(rid, f, peer),
             MsgType::Ping => {
                 if let Some(s) = self.sessions.key_by_delivery(rid).and_then(|k| self.sessions.get_mut(k)) {
                     s.last_seen = std::time::Instant::now();

@@ -7,9 +7,10 @@
 use std::time::Instant;
 
 use pulsemq_shared::header::PROTOCOL_VERSION;
-use pulsemq_shared::{Ext, Format, Header, MsgType};
+use pulsemq_shared::{v6, Ext, Format, Header, MsgType};
 
 use super::subscriptions::SessionKey;
+use super::v6_io::queue_delivery;
 use super::wire::{self, Sent};
 use super::Engine;
 
@@ -83,14 +84,19 @@ impl Engine {
         let ext = Ext { seq: out.seq, broker_time_us: out.broker_time_us }.encode();
         let (ns, topic, publisher) = (out.namespace.as_bytes(), out.topic.as_bytes(), out.publisher.as_bytes());
         let len = out.payload.bytes().len() as u64;
-        let (mut reached, mut dropped) = (0usize, 0u64);
+        let (mut reached, mut dropped, mut lost) = (0usize, 0u64, 0u64);
         let mut now = None;
-        // Several recipients: build the six frames once and hand each
-        // recipient references (one payload copy per publish instead of one
-        // per recipient). A single recipient is handed the received payload
+        let several = matched.len() > 1;
+        // Protocol-5 recipients: with several recipients the six frames are
+        // built once (at the first of them) and each recipient is handed
+        // references (one payload copy per publish instead of one per
+        // recipient). A single recipient is handed the received payload
         // frame itself (no copy at all).
-        let mut shared = (matched.len() > 1)
-            .then(|| [&header[..], ns, topic, publisher, out.payload.bytes(), &ext[..]].map(wire::SharedFrame::new));
+        let mut shared: Option<[wire::SharedFrame; 6]> = None;
+        // Protocol-6 recipients: the one-frame message is encoded once
+        // (at the first of them) and copied into each recipient's batch.
+        let mut v6_encoded = false;
+        let limit = self.cfg.session_buffer_bytes;
         let last = matched.len().wrapping_sub(1);
         for (i, key) in matched.iter().enumerate() {
             let Some(s) = self.sessions.get_mut(*key) else { continue };
@@ -98,38 +104,78 @@ impl Engine {
                 continue;
             }
             s.delivered_mark = mark;
-            let Some(rid) = &s.delivery_rid else { continue };
-            let sent = match (&mut shared, &mut out.payload) {
-                (Some(frames), _) => wire::send_routed_shared(&mut self.sockets.delivery, rid, frames),
-                (None, Body::Received(m)) if i == last => {
-                    let payload = std::mem::replace(*m, zmq::Message::new());
-                    wire::send_routed_payload(
+            if s.delivery_rid.is_none() {
+                continue; // not attached (yet): nothing to deliver to
+            }
+            let accepted = if s.protocol == v6::VERSION {
+                if !v6_encoded {
+                    self.v6_msg.clear();
+                    let fields = v6::Fields {
+                        msg_type: MsgType::Msg,
+                        format: out.format,
+                        flags: out.flags,
+                        request_id: 0,
+                        timestamp_ms: out.timestamp_ms,
+                        namespace: out.namespace,
+                        topic: out.topic,
+                        publisher: out.publisher,
+                        ext: Ext { seq: out.seq, broker_time_us: out.broker_time_us },
+                    };
+                    // Names were validated on PUB; a publisher name over
+                    // 255 bytes would be a broker bug, so it is only logged.
+                    if let Err(e) = v6::encode_into(&mut self.v6_msg, &fields, out.payload.bytes()) {
+                        tracing::error!("cannot encode a protocol-6 delivery: {e}");
+                    }
+                    v6_encoded = true;
+                }
+                let q = queue_delivery(
+                    &mut self.sockets.delivery,
+                    s,
+                    &self.v6_msg,
+                    limit,
+                    &mut self.out_due,
+                    &mut self.backlogged,
+                );
+                lost += q.lost;
+                q.accepted
+            } else {
+                let Some(rid) = &s.delivery_rid else { continue };
+                let sent = match (several, &mut out.payload) {
+                    (true, body) => {
+                        let frames = shared.get_or_insert_with(|| {
+                            [&header[..], ns, topic, publisher, body.bytes(), &ext[..]].map(wire::SharedFrame::new)
+                        });
+                        wire::send_routed_shared(&mut self.sockets.delivery, rid, frames)
+                    }
+                    (false, Body::Received(m)) if i == last => {
+                        let payload = std::mem::replace(*m, zmq::Message::new());
+                        wire::send_routed_payload(
+                            &mut self.sockets.delivery,
+                            rid,
+                            [&header, ns, topic, publisher],
+                            payload,
+                            &ext,
+                        )
+                    }
+                    (false, body) => wire::send_routed(
                         &mut self.sockets.delivery,
                         rid,
-                        [&header, ns, topic, publisher],
-                        payload,
-                        &ext,
-                    )
-                }
-                (None, body) => wire::send_routed(
-                    &mut self.sockets.delivery,
-                    rid,
-                    &[&header, ns, topic, publisher, body.bytes(), &ext],
-                ),
+                        &[&header, ns, topic, publisher, body.bytes(), &ext],
+                    ),
+                };
+                sent == Sent::Ok
             };
-            match sent {
-                Sent::Ok => {
-                    s.msgs_out += 1;
-                    s.bytes_out += len;
-                    reached += 1;
-                }
-                Sent::Full | Sent::Gone => {
-                    s.drops += 1;
-                    s.last_drop = Some(*now.get_or_insert_with(Instant::now));
-                    dropped += 1;
-                }
+            if accepted {
+                s.msgs_out += 1;
+                s.bytes_out += len;
+                reached += 1;
+            } else {
+                s.drops += 1;
+                s.last_drop = Some(*now.get_or_insert_with(Instant::now));
+                dropped += 1;
             }
         }
+        self.totals.drops += lost;
         self.matched = matched;
         self.totals.msgs_out += reached as u64;
         self.totals.bytes_out += reached as u64 * len;

@@ -14,6 +14,7 @@
 mod admin_ops;
 mod auth;
 mod delivery;
+mod outbox;
 mod publish;
 mod query;
 pub mod session;
@@ -22,6 +23,7 @@ pub mod stats;
 mod subscribe;
 pub mod subscriptions;
 pub mod topics;
+mod v6_io;
 pub mod wire;
 
 use std::sync::{mpsc, Arc};
@@ -29,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use pulsemq_shared::header::LEGACY_VERSION;
 use pulsemq_shared::payloads::ErrorBody;
-use pulsemq_shared::{ErrorCode, FrameRefs, MsgType};
+use pulsemq_shared::{v6, ErrorCode, FrameRefs, MsgType};
 use tracing::{debug, info, warn};
 
 use crate::control::{Control, StoreEvent};
@@ -59,6 +61,8 @@ pub struct EngineConfig {
     pub legacy_session_timeout: Duration,
     pub max_connections_per_user: usize,
     pub max_subscriptions_per_conn: usize,
+    /// See [`crate::config::BrokerConfig::session_buffer_bytes`].
+    pub session_buffer_bytes: usize,
 }
 
 impl EngineConfig {
@@ -70,6 +74,7 @@ impl EngineConfig {
             legacy_session_timeout: session_timeout.max(Duration::from_secs(600)),
             max_connections_per_user: c.limits.max_connections_per_user,
             max_subscriptions_per_conn: c.limits.max_subscriptions_per_conn,
+            session_buffer_bytes: usize::try_from(c.broker.session_buffer_bytes).unwrap_or(usize::MAX),
         }
     }
 }
@@ -119,6 +124,14 @@ pub(crate) struct Engine {
     publish_count: u64,
     /// Reused buffer for small JSON replies.
     scratch: Vec<u8>,
+    /// Reused buffer: a protocol-6 delivery, encoded once per publish.
+    v6_msg: Vec<u8>,
+    /// Protocol-6 sessions with deliveries batched this round.
+    out_due: Vec<SessionKey>,
+    /// Protocol-6 sessions with frames their full pipe refused.
+    backlogged: Vec<SessionKey>,
+    /// Protocol-6 sessions owed a cumulative ACK at the end of the round.
+    ack_due: Vec<SessionKey>,
     /// When a dropped reply was last logged (see [`Engine::send_reply`]).
     reply_drop_logged: Option<Instant>,
     started: Instant,
@@ -145,6 +158,10 @@ impl Engine {
             matched: Vec::with_capacity(64),
             publish_count: 0,
             scratch: Vec::with_capacity(256),
+            v6_msg: Vec::with_capacity(1024),
+            out_due: Vec::new(),
+            backlogged: Vec::new(),
+            ack_due: Vec::new(),
             reply_drop_logged: None,
             started: Instant::now(),
             running: true,
@@ -164,7 +181,12 @@ impl Engine {
                     self.sockets.delivery.as_poll_item(zmq::POLLIN),
                     self.sockets.wake.as_poll_item(zmq::POLLIN),
                 ];
-                let timeout = 1000u128.saturating_sub(last_tick.elapsed().as_millis()).max(1) as i64;
+                let mut timeout = 1000u128.saturating_sub(last_tick.elapsed().as_millis()).max(1) as i64;
+                if !self.backlogged.is_empty() {
+                    // A parked frame is retried soon: libzmq has no "this
+                    // peer's pipe has room again" event on a ROUTER.
+                    timeout = 1;
+                }
                 if let Err(e) = zmq::poll(&mut items, timeout) {
                     if e != zmq::Error::EINTR {
                         warn!("poll failed: {e}");
@@ -208,6 +230,9 @@ impl Engine {
                     }
                 }
             }
+            // Everything read this round has been handled: send the batches
+            // and cumulative ACKs it produced (nothing waits for a batch to fill).
+            self.end_round();
             if last_tick.elapsed() >= Duration::from_secs(1) {
                 let elapsed = last_tick.elapsed().as_secs_f64();
                 last_tick = Instant::now();
@@ -224,6 +249,9 @@ impl Engine {
     fn on_command(&mut self, parts: &mut [zmq::Message], n: usize) {
         if n < 2 {
             return; // a bare routing id cannot be answered
+        }
+        if parts[1].first() == Some(&v6::VERSION) {
+            return self.on_command_v6(parts, n);
         }
         // The peer address is only needed to throttle and audit AUTH; reading
         // it for every PUB would cost an allocation on the hot path. libzmq
@@ -243,29 +271,38 @@ impl Engine {
             }
         };
         let req = Request { rid, frames: f, peer: &peer };
-        match f.header.msg_type {
-            MsgType::Auth => self.on_auth(&req),
-            MsgType::Pub => {
-                // Checked and sequenced while the frames are borrowed; then
-                // delivered with the payload frame owned (see finish_pub).
-                if let Some(accepted) = self.on_pub(&req) {
-                    self.finish_pub(parts, accepted);
-                }
+        if f.header.msg_type == MsgType::Pub {
+            // Checked and sequenced while the frames are borrowed; then
+            // delivered with the payload frame owned (see finish_pub).
+            if let Some(accepted) = self.on_pub(&req) {
+                self.finish_pub(parts, accepted);
             }
-            MsgType::Sub => self.on_sub(&req),
-            MsgType::Unsub => self.on_unsub(&req),
-            MsgType::Query => self.on_query(&req),
-            MsgType::Ping => self.on_ping(&req),
+        } else {
+            self.on_request(&req);
+        }
+    }
+
+    /// Every command-port request but PUB, whatever the protocol version.
+    pub(crate) fn on_request(&mut self, req: &Request) {
+        let f = req.frames;
+        match f.header.msg_type {
+            MsgType::Auth => self.on_auth(req),
+            MsgType::Pub => unreachable!("PUB is handled by the caller, which owns the payload"),
+            MsgType::Sub => self.on_sub(req),
+            MsgType::Unsub => self.on_unsub(req),
+            MsgType::Query => self.on_query(req),
+            MsgType::Ping => self.on_ping(req),
             MsgType::Pong => self.touch(req.rid),
-            MsgType::Bye => self.on_bye(&req),
+            MsgType::Bye => self.on_bye(req),
             MsgType::Attach => {
-                self.reply_error(&req, ErrorCode::AttachFailed, "ATTACH belongs on the delivery port (sub_port)")
+                self.reply_error(req, ErrorCode::AttachFailed, "ATTACH belongs on the delivery port (sub_port)")
             }
             MsgType::Msg | MsgType::Ack | MsgType::Error => self.reply_error(
-                &req,
+                req,
                 ErrorCode::UnknownType,
                 &format!("{} is sent by the broker, not to it", f.header.msg_type.name()),
             ),
+            MsgType::Batch => self.reply_error(req, ErrorCode::Malformed, "a batch may not contain a batch"),
         }
     }
 
@@ -353,8 +390,30 @@ impl Engine {
     /// blocks on one client, so a client that pipelines requests without
     /// reading its replies loses replies once `broker.hwm` are waiting.
     fn send_reply(&mut self, delivery: bool, rid: &[u8], h: &pulsemq_shared::Header, body: &[u8]) {
-        let sock = if delivery { &mut self.sockets.delivery } else { &mut self.sockets.cmd };
-        let sent = wire::send_reply(sock, rid, h, body);
+        let sent = if h.version == v6::VERSION {
+            if !delivery {
+                // Replies are in request order: confirm the successes
+                // before this request first.
+                self.flush_ack_of(rid);
+            }
+            let fields = v6::Fields::bare(h.msg_type, h.format, h.request_id, h.timestamp_ms);
+            match v6::encode(&fields, body) {
+                Ok(frame) => {
+                    let sock = if delivery { &mut self.sockets.delivery } else { &mut self.sockets.cmd };
+                    wire::send_routed(sock, rid, &[&frame])
+                }
+                Err(_) => wire::Sent::Gone, // a reply carries no names
+            }
+        } else {
+            let sock = if delivery { &mut self.sockets.delivery } else { &mut self.sockets.cmd };
+            wire::send_reply(sock, rid, h, body)
+        };
+        self.note_reply(sent, rid);
+    }
+
+    /// Counts a reply that could not be handed over, and logs a full pipe
+    /// (at most every ten seconds).
+    fn note_reply(&mut self, sent: wire::Sent, rid: &[u8]) {
         if sent == wire::Sent::Ok {
             return;
         }

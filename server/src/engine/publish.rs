@@ -20,6 +20,7 @@ use crate::perms::{Role, UserEntry};
 /// request's borrowed frames are released (so the received payload frame
 /// can be handed to a single recipient instead of copied).
 pub(super) struct Accepted {
+    key: SessionKey,
     user: Arc<UserEntry>,
     format: Format,
     flags: u8,
@@ -114,6 +115,7 @@ impl Engine {
         self.totals.msgs_in += 1;
         self.totals.bytes_in += len;
         Some(Accepted {
+            key,
             user,
             format: h.format,
             flags: out_flags,
@@ -159,6 +161,28 @@ impl Engine {
                 let _ = write!(self.scratch, ",\"seq\":{}", a.seq);
             }
             self.send_ack(rid, a.version, a.request_id);
+        }
+    }
+
+    /// Delivers an accepted protocol-6 publish (its payload a slice of the
+    /// received frame) and owes its session a cumulative ACK (unless NO_ACK).
+    pub(super) fn finish_pub_v6(&mut self, req: &Request, a: Accepted) {
+        let f = req.frames;
+        let mut out = Outgoing {
+            namespace: f.namespace,
+            topic: f.topic,
+            publisher: &a.user.username,
+            format: a.format,
+            flags: a.flags,
+            timestamp_ms: a.timestamp_ms,
+            payload: Body::Shared(f.payload),
+            seq: a.seq,
+            broker_time_us: a.broker_time_us,
+        };
+        self.deliver(&mut out, None);
+        self.latency.record(a.started.elapsed().as_micros() as u64);
+        if a.ack {
+            self.owe_ack(a.key, a.request_id);
         }
     }
 }

@@ -44,6 +44,11 @@ pub struct Session {
     /// Number of the last publish delivered to this session, so a session
     /// with several matching patterns still gets one copy.
     pub delivered_mark: u64,
+    /// Protocol 6: deliveries waiting to go out (batch and parked frames).
+    pub out: super::outbox::Outbox,
+    /// Protocol 6: the highest request id whose success is not yet
+    /// confirmed; one cumulative ACK answers it and every earlier one.
+    pub ack_pending: Option<u32>,
 }
 
 impl Session {
@@ -135,6 +140,8 @@ impl SessionTable {
                 drops: 0,
                 last_drop: None,
                 delivered_mark: 0,
+                out: Default::default(),
+                ack_pending: None,
             },
         );
         key

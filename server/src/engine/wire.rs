@@ -188,7 +188,9 @@ pub fn reply_header(version: u8, msg_type: MsgType, request_id: u32, payload_len
         _ => Format::Bytes,
     };
     let mut h = Header::new(msg_type, format, 0, payload_len as u32, request_id);
-    if version == LEGACY_VERSION {
+    if version == pulsemq_shared::v6::VERSION {
+        h.version = version;
+    } else if version == LEGACY_VERSION {
         h.version = LEGACY_VERSION;
         // Protocol 4 had no request ids (the field was an unused counter).
         h.request_id = 0;
