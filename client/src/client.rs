@@ -21,7 +21,7 @@ use crate::options::ClientOptions;
 use crate::payload::Payload;
 use crate::stats::{AsyncError, ClientStats, SessionInfo, Telemetry};
 use crate::subscription::Subscription;
-use crate::wire::{self, WireFrames};
+use crate::wire::{self, WireFrame};
 
 /// The broker's acknowledgement of a publish.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +149,7 @@ impl Shared {
 
     /// Sends a NO_ACK publish from the caller's thread when the I/O thread
     /// lends the command socket; `false`: queue it instead (frames intact).
-    fn send_direct(&self, frames: &mut WireFrames) -> bool {
+    fn send_direct(&self, frames: &mut WireFrame) -> bool {
         match self.slot.try_send(frames) {
             Direct::Queue => false,
             sent => {
@@ -280,7 +280,7 @@ impl Client {
     }
 
     /// Sends prepared frames and waits for the ACK body.
-    async fn request(&self, id: u32, frames: WireFrames, publish: bool) -> Result<Vec<u8>> {
+    async fn request(&self, id: u32, frames: WireFrame, publish: bool) -> Result<Vec<u8>> {
         let (tx, rx) = oneshot::channel();
         self.shared().send(Command::Send { id, frames, reply: Some(tx), publish, resent: false }).await?;
         rx.await.map_err(|_| ClientError::Disconnected)?
@@ -339,7 +339,11 @@ impl Client {
         }
         if let Some(rx) = reply {
             let body = rx.await.map_err(|_| ClientError::Disconnected)??;
-            wire::expect_status(&body, PUB_OK)?;
+            // Protocol 6 confirms publishes with a binary cumulative ACK
+            // (no body); a JSON body, if any, must say PUB_OK.
+            if !body.is_empty() {
+                wire::expect_status(&body, PUB_OK)?;
+            }
         }
         Ok(ack)
     }
@@ -369,7 +373,7 @@ impl Client {
             let (tx, rx) = oneshot::channel();
             (bits, Some(tx), Some(rx))
         };
-        let mut frames = wire::publish(id, namespace, topic, format, flag_bits, bytes);
+        let mut frames = wire::publish(id, namespace, topic, format, flag_bits, &bytes);
         if reply.is_none() && self.shared().send_direct(&mut frames) {
             return Ok(Queued { ack, full: None, reply: None });
         }

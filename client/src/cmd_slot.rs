@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::wire::WireFrames;
+use crate::wire::WireFrame;
 
 /// A publish this soon after the previous one is part of a burst and is
 /// queued (see the module documentation). At 10 000 msg/s publishes are
@@ -123,7 +123,7 @@ impl CmdSlot {
 
     /// Caller: sends `frames` now if the publish is not part of a burst,
     /// the slot is free and open, and nothing is queued ahead.
-    pub(crate) fn try_send(&self, frames: &mut WireFrames) -> Direct {
+    pub(crate) fn try_send(&self, frames: &mut WireFrame) -> Direct {
         // Saturates after 584 years; 0 = never offered.
         let now = (self.epoch.elapsed().as_nanos() as u64).max(1);
         self.try_send_at(frames, now)
@@ -132,7 +132,7 @@ impl CmdSlot {
     /// [`CmdSlot::try_send`] at a given time (ns since `epoch`, never 0):
     /// apart so that tests decide what counts as a burst instead of racing
     /// the scheduler of a loaded machine.
-    fn try_send_at(&self, frames: &mut WireFrames, now: u64) -> Direct {
+    fn try_send_at(&self, frames: &mut WireFrame, now: u64) -> Direct {
         let prev = self.last_offer_ns.swap(now, Ordering::Relaxed);
         if prev != 0 && now.saturating_sub(prev) < BURST_GAP.as_nanos() as u64 {
             return Direct::Queue;
@@ -149,9 +149,8 @@ impl CmdSlot {
         let Some(sock) = s.sock.as_mut() else {
             return Direct::Queue;
         };
-        // Only the first frame can fail (EAGAIN at the high-water mark),
-        // and then nothing was sent.
-        if crate::io_thread::send_frames(sock, frames).is_err() {
+        // EAGAIN at the high-water mark leaves the frame as it was.
+        if crate::io_thread::send_frame(sock, frames).is_err() {
             return Direct::Queue;
         }
         match sock.get_events() {
@@ -200,19 +199,19 @@ mod tests {
     /// Offers a publish long enough after the previous one not to count
     /// as part of a burst. The clock is the test's own: a preempted test
     /// thread must not turn a pause into a burst or a burst into a pause.
-    fn offer(slot: &CmdSlot, frames: &mut WireFrames) -> Direct {
+    fn offer(slot: &CmdSlot, frames: &mut WireFrame) -> Direct {
         let pause = BURST_GAP.as_nanos() as u64 * 2;
         let now = slot.last_offer_ns.load(Ordering::Relaxed) + pause;
         slot.try_send_at(frames, now)
     }
 
-    fn frames(tag: &str) -> WireFrames {
-        [tag.as_bytes().to_vec(), vec![], vec![], vec![], vec![7u8; 100], vec![]]
+    fn frames(tag: &str) -> WireFrame {
+        tag.as_bytes().to_vec()
     }
 
     fn recv_tag(router: &zmq::Socket) -> String {
         let parts = router.recv_multipart(0).unwrap();
-        assert_eq!(parts.len(), 7, "routing id + six frames");
+        assert_eq!(parts.len(), 2, "routing id + one frame");
         String::from_utf8(parts[1].clone()).unwrap()
     }
 
@@ -225,7 +224,7 @@ mod tests {
 
         slot.put(dealer, false);
         assert_eq!(offer(&slot, &mut f), Direct::Queue, "closed: no session or the thread has frames to send");
-        assert_eq!(f[0], b"a", "a refused send leaves the frames as they were");
+        assert_eq!(f, b"a", "a refused send leaves the frame as it was");
 
         let dealer = slot.take().unwrap();
         slot.put(dealer, true);
@@ -251,7 +250,7 @@ mod tests {
         let mut second = frames("second");
         let just_after = slot.last_offer_ns.load(Ordering::Relaxed) + BURST_GAP.as_nanos() as u64 / 2;
         assert_eq!(slot.try_send_at(&mut second, just_after), Direct::Queue, "right after the first: a burst");
-        assert_eq!(second[0], b"second", "left for the queue untouched");
+        assert_eq!(second, b"second", "left for the queue untouched");
         assert_eq!(recv_tag(&router), "first");
         assert_eq!(offer(&slot, &mut frames("after a pause")), Direct::Sent);
         assert_eq!(recv_tag(&router), "after a pause");

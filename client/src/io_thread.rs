@@ -48,8 +48,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pulsemq_shared::payloads::{ATTACH_OK, SUB_OK, UNSUB_OK};
+use pulsemq_shared::v6::{BatchWriter, BATCH_HEADER_LEN, ITEM_PREFIX_LEN};
 use pulsemq_shared::zmq_send::send_copy;
-use pulsemq_shared::{ErrorCode, Format, MsgType, Pattern, ProtocolError, FRAME_COUNT};
+use pulsemq_shared::{ErrorCode, Format, MsgType, Pattern};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::backoff;
@@ -63,7 +64,7 @@ use crate::options::ClientOptions;
 use crate::pending::{is_after, Pending};
 use crate::queue::WakeHandle;
 use crate::stats::{bump, SessionInfo, Telemetry};
-use crate::wire::{self, Incoming, RecvFrame, Reply, ReplyKind, WireFrames};
+use crate::wire::{self, Incoming, RecvFrame, Reply, ReplyKind, WireFrame};
 
 /// Messages read from one socket per loop iteration (fairness between sockets).
 const RECV_BATCH: usize = 512;
@@ -71,6 +72,10 @@ const RECV_BATCH: usize = 512;
 const CMD_BATCH: usize = 512;
 /// Frames queued for the command socket beyond which no new data commands are taken.
 const OUTQ_LIMIT: usize = 1024;
+/// Queued messages are sent together in one batch frame up to this size.
+const BATCH_MAX_BYTES: usize = 256 * 1024;
+/// A message at least this large is sent as its own frame (moved, not copied).
+const LONE_MIN_BYTES: usize = 64 * 1024;
 /// Longest poll sleep, so deadlines are checked at least this often.
 const MAX_POLL: Duration = Duration::from_millis(500);
 /// Outside its sleeps the thread always holds the command socket (see
@@ -90,7 +95,7 @@ pub(crate) enum Command {
     /// (NO_ACK publish): an ERROR reply becomes an async error.
     Send {
         id: u32,
-        frames: WireFrames,
+        frames: WireFrame,
         reply: Option<ReplyTx>,
         publish: bool,
         /// Already sent once in a session that was lost.
@@ -118,7 +123,7 @@ enum Waiter {
     /// a lost session.
     User {
         tx: ReplyTx,
-        resend: Option<Arc<WireFrames>>,
+        resend: Option<Arc<WireFrame>>,
         publish: bool,
     },
     /// A SUB: local subscriptions to remove if it fails, and their callers.
@@ -257,7 +262,12 @@ pub(crate) struct IoThread {
     /// SUBs on the wire without a reply yet: key → request id.
     subs_in_flight: HashMap<(String, String), u32>,
     subs: SubTable,
-    outq: VecDeque<OutFrames>,
+    outq: VecDeque<Out>,
+    /// Ids of acknowledged publishes on the wire, in the order they were
+    /// sent: a cumulative ACK confirms every one up to its id.
+    in_order: VecDeque<u32>,
+    /// Reused buffer for batch frames.
+    batch: BatchWriter,
 
     ping_every: Duration,
     next_ping: Option<Instant>,
@@ -275,8 +285,10 @@ pub(crate) struct IoThread {
     seqs: SeqTracker,
     /// Wire subscriptions re-sent by the latest AUTH_OK.
     resubscribed: usize,
-    /// Receive buffers, reused from one message to the next.
-    rx_frames: [zmq::Message; FRAME_COUNT],
+    /// Receive buffer, reused from one frame to the next.
+    rx: zmq::Message,
+    /// What one received frame decoded to (reused).
+    parsed: Vec<std::result::Result<Incoming, pulsemq_shared::ProtocolError>>,
     /// Subscriptions given messages in the current read batch, to wake at its end.
     wakes: Vec<WakeHandle>,
 }
@@ -309,6 +321,8 @@ impl IoThread {
             subs_in_flight: HashMap::new(),
             subs: SubTable::default(),
             outq: VecDeque::new(),
+            in_order: VecDeque::new(),
+            batch: BatchWriter::new(),
             ping_every: Duration::from_secs(30),
             next_ping: None,
             heartbeat_out: false,
@@ -320,7 +334,8 @@ impl IoThread {
             orphan_subs: HashMap::new(),
             seqs: SeqTracker::default(),
             resubscribed: 0,
-            rx_frames: std::array::from_fn(|_| zmq::Message::new()),
+            rx: zmq::Message::new(),
+            parsed: Vec::new(),
             wakes: Vec::new(),
         })
     }
@@ -475,11 +490,12 @@ impl IoThread {
                 } else {
                     (OutFrames::Owned(frames), None)
                 };
+                let acked_publish = (publish && reply.is_some()).then_some(id);
                 if let Some(tx) = reply {
                     let w = Waiter::User { tx, resend, publish };
                     self.wait(id, w, self.opts.request_timeout);
                 }
-                self.outq.push_back(out);
+                self.outq.push_back(Out { frame: out, acked_publish });
             }
             Command::Subscribe { namespace, pattern, snapshot, local, reply } => {
                 let id = local.id;
@@ -488,7 +504,7 @@ impl IoThread {
                 let key = (namespace, text);
                 if outcome == AddOutcome::FirstForKey || snapshot {
                     let req = self.tel.ids.next();
-                    self.outq.push_back(OutFrames::Owned(wire::subscribe(req, &key.0, &key.1, snapshot)));
+                    self.outq.push_back(Out::plain(wire::subscribe(req, &key.0, &key.1, snapshot)));
                     self.subs_in_flight.insert(key.clone(), req);
                     let waiter =
                         Waiter::Subscribe { namespace: key.0, pattern: key.1, callers: vec![(id, Some(reply))] };
@@ -510,7 +526,7 @@ impl IoThread {
                     let subs = &self.subs;
                     self.seqs.retain(|n, t| subs.matches_any(n, t));
                     let req = self.tel.ids.next();
-                    self.outq.push_back(OutFrames::Owned(wire::unsubscribe(req, &ns, &pattern)));
+                    self.outq.push_back(Out::plain(wire::unsubscribe(req, &ns, &pattern)));
                     self.subs_in_flight.remove(&(ns, pattern));
                     self.wait(req, Waiter::Unsubscribe(reply), self.opts.request_timeout);
                 }
@@ -547,7 +563,7 @@ impl IoThread {
         }
         if was_ready {
             let id = self.tel.ids.next();
-            self.outq.push_back(OutFrames::Owned(wire::control(MsgType::Bye, id)));
+            self.outq.push_back(Out::plain(wire::control(MsgType::Bye, id)));
             self.wait(id, Waiter::Bye, BYE_WAIT);
             self.close_deadline = Some(Instant::now() + BYE_WAIT);
         } else {
@@ -557,13 +573,34 @@ impl IoThread {
 
     // ---- sockets --------------------------------------------------------
 
-    /// Sends queued frames on the command socket until it would block.
+    /// Sends queued messages on the command socket until it would block.
+    /// Several small ones already queued travel as one batch frame (one
+    /// system call for the lot); nothing waits for a batch to fill.
     fn flush(&mut self) {
-        while let Some(frames) = self.outq.front_mut() {
+        while !self.outq.is_empty() {
+            let mut take = 0;
+            let mut bytes = BATCH_HEADER_LEN;
+            for o in &self.outq {
+                let len = o.frame.len() + ITEM_PREFIX_LEN;
+                if o.frame.len() >= LONE_MIN_BYTES || (take > 0 && bytes + len > BATCH_MAX_BYTES) {
+                    break;
+                }
+                bytes += len;
+                take += 1;
+            }
             let cmd = self.cmd.as_mut().expect(HOLDS_CMD);
-            let sent = match frames {
-                OutFrames::Owned(f) => send_frames(cmd, f),
-                OutFrames::Shared(f) => send_frame_copies(cmd, f),
+            let sent = if take <= 1 {
+                take = 1;
+                match &mut self.outq[0].frame {
+                    OutFrames::Owned(f) => send_frame(cmd, f),
+                    OutFrames::Shared(f) => send_copy(cmd, f, zmq::DONTWAIT),
+                }
+            } else {
+                self.batch.clear();
+                for o in self.outq.iter().take(take) {
+                    self.batch.push_encoded(o.frame.bytes());
+                }
+                send_copy(cmd, self.batch.frame(), zmq::DONTWAIT)
             };
             match sent {
                 Ok(()) => {}
@@ -573,12 +610,16 @@ impl IoThread {
                     self.tel.push_error(0, ClientError::Zmq(e));
                 }
             }
-            self.outq.pop_front();
+            for o in self.outq.drain(..take) {
+                if let Some(id) = o.acked_publish {
+                    self.in_order.push_back(id);
+                }
+            }
         }
     }
 
-    fn send_delivery_socket(&mut self, mut frames: WireFrames) {
-        if let Err(e) = send_frames(&mut self.dlv, &mut frames) {
+    fn send_delivery_socket(&mut self, frame: WireFrame) {
+        if let Err(e) = send_copy(&mut self.dlv, &frame, zmq::DONTWAIT) {
             tracing::warn!("send on the delivery socket failed: {e}");
         }
     }
@@ -595,32 +636,36 @@ impl IoThread {
     fn read_batch(&mut self, command_socket: bool) {
         for _ in 0..RECV_BATCH {
             let sock = if command_socket { self.cmd.as_ref().expect(HOLDS_CMD) } else { &self.dlv };
-            let n = match recv_frames(sock, &mut self.rx_frames) {
-                Ok(n) => n,
+            match recv_frame(sock, &mut self.rx) {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!("unreadable message from the broker: protocol 6 is one frame per message");
+                    continue;
+                }
                 Err(zmq::Error::EAGAIN) => return,
                 Err(e) => {
                     tracing::warn!("recv failed: {e}");
                     return;
                 }
-            };
-            let parsed = if n == FRAME_COUNT {
-                wire::parse_incoming(&mut self.rx_frames[..])
-            } else {
-                Err(ProtocolError::FrameCount { expected: FRAME_COUNT, got: n })
-            };
-            match parsed {
-                Ok(Incoming::Deliver(msg)) => self.on_delivery(msg),
-                Ok(Incoming::Reply(r)) => self.on_reply(r),
-                Ok(Incoming::Ping(id)) => {
-                    let pong = wire::control(MsgType::Pong, id);
-                    if command_socket {
-                        self.outq.push_back(OutFrames::Owned(pong));
-                    } else {
-                        self.send_delivery_socket(pong);
-                    }
-                }
-                Err(e) => tracing::warn!("unreadable message from the broker: {e}"),
             }
+            let mut parsed = std::mem::take(&mut self.parsed);
+            wire::parse_frame(&mut self.rx, |r| parsed.push(r));
+            for r in parsed.drain(..) {
+                match r {
+                    Ok(Incoming::Deliver(msg)) => self.on_delivery(msg),
+                    Ok(Incoming::Reply(r)) => self.on_reply(r),
+                    Ok(Incoming::Ping(id)) => {
+                        let pong = wire::control(MsgType::Pong, id);
+                        if command_socket {
+                            self.outq.push_back(Out::plain(pong));
+                        } else {
+                            self.send_delivery_socket(pong);
+                        }
+                    }
+                    Err(e) => tracing::warn!("unreadable message from the broker: {e}"),
+                }
+            }
+            self.parsed = parsed;
         }
     }
 
@@ -657,6 +702,9 @@ impl IoThread {
 
     fn on_reply(&mut self, r: Reply) {
         let id = r.request_id;
+        if r.kind == ReplyKind::AckUpTo {
+            return self.ack_up_to(id);
+        }
         let lost_session = matches!(&r.kind, ReplyKind::Error(e)
             if e.code() == Some(ErrorCode::NotAuthenticated));
         let waiter = self.pending.take(id);
@@ -722,6 +770,31 @@ impl IoThread {
         }
         if lost_session && self.phase == Phase::Ready && is_after(id, self.auth_id) {
             self.lose_session("the broker no longer knows this session");
+        }
+    }
+
+    /// A cumulative ACK: every acknowledged publish sent up to and
+    /// including `id` succeeded (the broker answers in order, and answers
+    /// a failure on its own, before any later success).
+    fn ack_up_to(&mut self, id: u32) {
+        if !self.in_order.contains(&id) {
+            // After a session loss the old session's order no longer counts.
+            if let Some(Waiter::User { tx, .. }) = self.pending.take(id) {
+                let _ = tx.send(Ok(Vec::new()));
+            }
+            return;
+        }
+        while let Some(done) = self.in_order.pop_front() {
+            match self.pending.take(done) {
+                Some(Waiter::User { tx, .. }) => {
+                    let _ = tx.send(Ok(Vec::new()));
+                }
+                Some(other) => tracing::debug!(request_id = done, "cumulative ACK for a non-publish: {other:?}"),
+                None => {}
+            }
+            if done == id {
+                break;
+            }
         }
     }
 
@@ -826,7 +899,7 @@ impl IoThread {
         self.heartbeat_out = false;
         let id = self.tel.ids.next();
         self.auth_id = id;
-        self.outq.push_back(OutFrames::Owned(wire::auth(id, &self.opts.username, &self.opts.token)));
+        self.outq.push_back(Out::plain(wire::auth(id, &self.opts.username, &self.opts.token)));
         self.wait(id, Waiter::Auth, self.opts.connect_timeout);
     }
 
@@ -846,7 +919,7 @@ impl IoThread {
             ping_interval: self.ping_every,
         }));
         let id = self.tel.ids.next();
-        let frames = wire::attach(id, &self.opts.username, &ok.session, &self.opts.token);
+        let frames = wire::attach(id, &ok.session, &self.opts.token);
         self.session = Some(ok.session);
         self.send_delivery_socket(frames);
         self.wait(id, Waiter::Attach, self.opts.connect_timeout);
@@ -861,7 +934,7 @@ impl IoThread {
                 }
             }
             let req = self.tel.ids.next();
-            self.outq.push_back(OutFrames::Owned(wire::subscribe(req, &key.0, &key.1, false)));
+            self.outq.push_back(Out::plain(wire::subscribe(req, &key.0, &key.1, false)));
             self.subs_in_flight.insert(key.clone(), req);
             let waiter = Waiter::Subscribe { namespace: key.0, pattern: key.1, callers };
             self.wait(req, waiter, self.opts.request_timeout);
@@ -932,6 +1005,7 @@ impl IoThread {
             return;
         }
         tracing::warn!("session lost: {reason}");
+        self.in_order.clear();
         self.tel.set_session(None);
         self.session = None;
         self.next_ping = None;
@@ -1057,7 +1131,7 @@ impl IoThread {
                 if now >= t {
                     if !self.heartbeat_out {
                         let id = self.tel.ids.next();
-                        self.outq.push_back(OutFrames::Owned(wire::control(MsgType::Ping, id)));
+                        self.outq.push_back(Out::plain(wire::control(MsgType::Ping, id)));
                         self.wait(id, Waiter::Heartbeat, self.opts.ping_timeout);
                         self.heartbeat_out = true;
                     }
@@ -1125,56 +1199,59 @@ fn fail_command(c: Command, e: ClientError) {
     }
 }
 
-/// Largest frame ZeroMQ stores inside the message itself (no allocation):
-/// such frames are cheaper to copy than to hand over.
-const INLINE_MAX: usize = 33;
+/// A message waiting for the command socket.
+#[derive(Debug)]
+struct Out {
+    frame: OutFrames,
+    /// Its request id when it is a publish waiting for an ACK (see
+    /// [`IoThread::ack_up_to`]).
+    acked_publish: Option<u32>,
+}
 
-/// Frames waiting for the command socket.
+impl Out {
+    fn plain(frame: WireFrame) -> Out {
+        Out { frame: OutFrames::Owned(frame), acked_publish: None }
+    }
+}
+
+/// The frame of a waiting message.
 #[derive(Debug)]
 enum OutFrames {
-    /// Moved into ZeroMQ when sent.
-    Owned(WireFrames),
+    /// Moved into ZeroMQ when sent alone and large; else copied.
+    Owned(WireFrame),
     /// Also kept for a resend: copied into ZeroMQ when sent.
-    Shared(Arc<WireFrames>),
+    Shared(Arc<WireFrame>),
 }
 
-/// Sends one six-frame message without blocking. The header goes first as a
-/// copy: if the socket is at its high-water mark nothing is sent and the
-/// frames are left as they were. Once the first frame is accepted ZeroMQ
-/// accepts the rest of the message: small frames are copied (ZeroMQ keeps
-/// them inline), larger ones are moved out without copying.
-pub(crate) fn send_frames(sock: &mut zmq::Socket, frames: &mut WireFrames) -> zmq::Result<()> {
-    send_copy(sock, &frames[0], zmq::SNDMORE | zmq::DONTWAIT)?;
-    let n = frames.len();
-    for (i, f) in frames.iter_mut().enumerate().skip(1) {
-        let flags = if i + 1 < n { zmq::SNDMORE | zmq::DONTWAIT } else { zmq::DONTWAIT };
-        let sent = if f.len() <= INLINE_MAX { send_copy(sock, f, flags) } else { sock.send(std::mem::take(f), flags) };
-        if let Err(e) = sent {
-            // Cannot happen for the parts after the first; report it anyway.
-            tracing::error!("frame {i} of a message refused: {e}");
+impl OutFrames {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            OutFrames::Owned(f) => f,
+            OutFrames::Shared(f) => f,
         }
     }
-    Ok(())
-}
 
-/// Like [`send_frames`], copying every frame (the caller keeps them).
-fn send_frame_copies(sock: &mut zmq::Socket, frames: &WireFrames) -> zmq::Result<()> {
-    send_copy(sock, &frames[0], zmq::SNDMORE | zmq::DONTWAIT)?;
-    let n = frames.len();
-    for (i, f) in frames.iter().enumerate().skip(1) {
-        let flags = if i + 1 < n { zmq::SNDMORE | zmq::DONTWAIT } else { zmq::DONTWAIT };
-        if let Err(e) = send_copy(sock, f, flags) {
-            tracing::error!("frame {i} of a message refused: {e}");
-        }
+    fn len(&self) -> usize {
+        self.bytes().len()
     }
-    Ok(())
 }
 
-/// Payloads at least this large become a [`Bytes`] that keeps the received
-/// `zmq::Message` alive instead of being copied; smaller ones are copied,
-/// which costs less than the extra allocation (and does not pin ZeroMQ's
-/// shared receive buffer).
-const ZERO_COPY_MIN: usize = 8 * 1024;
+/// Frames at least this large are moved into ZeroMQ instead of copied.
+const MOVE_MIN: usize = 8 * 1024;
+
+/// Sends one frame without blocking; `EAGAIN` leaves it untouched. Small
+/// frames are copied; a large one is moved into ZeroMQ, which is safe
+/// only when the socket says it takes one more message (`POLLOUT`):
+/// otherwise a refused send would have consumed it.
+pub(crate) fn send_frame(sock: &mut zmq::Socket, frame: &mut WireFrame) -> zmq::Result<()> {
+    if frame.len() < MOVE_MIN {
+        return send_copy(sock, frame, zmq::DONTWAIT);
+    }
+    if !sock.get_events()?.contains(zmq::POLLOUT) {
+        return Err(zmq::Error::EAGAIN);
+    }
+    sock.send(std::mem::take(frame), zmq::DONTWAIT)
+}
 
 /// A received frame owned by a [`Bytes`].
 struct ZmqFrame(zmq::Message);
@@ -1186,31 +1263,27 @@ impl AsRef<[u8]> for ZmqFrame {
 }
 
 impl RecvFrame for zmq::Message {
+    /// Hands the frame itself over (no copy) and leaves an empty one for
+    /// the next receive.
     fn take_bytes(&mut self) -> Bytes {
-        if self.len() >= ZERO_COPY_MIN {
-            Bytes::from_owner(ZmqFrame(std::mem::replace(self, zmq::Message::new())))
-        } else {
-            Bytes::copy_from_slice(self)
-        }
+        Bytes::from_owner(ZmqFrame(std::mem::replace(self, zmq::Message::new())))
     }
 }
 
-/// Receives one multipart message into `bufs` (reused between calls) and
-/// returns how many frames it had; frames beyond `bufs` are read and
-/// counted, not kept. `EAGAIN` when nothing is waiting.
-fn recv_frames(sock: &zmq::Socket, bufs: &mut [zmq::Message; FRAME_COUNT]) -> zmq::Result<usize> {
-    let mut extra = None;
-    let mut n = 0;
+/// Receives one frame into `buf` (reused between calls). `Ok(false)` for
+/// a multipart message (not protocol 6; its parts are read and dropped).
+/// `EAGAIN` when nothing is waiting.
+fn recv_frame(sock: &zmq::Socket, buf: &mut zmq::Message) -> zmq::Result<bool> {
+    sock.recv(buf, zmq::DONTWAIT)?;
+    if !buf.get_more() {
+        return Ok(true);
+    }
+    // The parts of a message arrive together.
+    let mut rest = zmq::Message::new();
     loop {
-        let m = match bufs.get_mut(n) {
-            Some(m) => m,
-            None => extra.get_or_insert_with(zmq::Message::new),
-        };
-        // The parts of a message arrive together: only the first may be missing.
-        sock.recv(m, zmq::DONTWAIT)?;
-        n += 1;
-        if !m.get_more() {
-            return Ok(n);
+        sock.recv(&mut rest, 0)?;
+        if !rest.get_more() {
+            return Ok(false);
         }
     }
 }
@@ -1220,17 +1293,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn large_payloads_are_handed_over_small_ones_copied() {
-        let mut big = zmq::Message::from(vec![7u8; ZERO_COPY_MIN]);
+    fn a_taken_frame_is_handed_over_without_a_copy() {
+        let mut big = zmq::Message::from(vec![7u8; 10_000]);
         let at = big.as_ptr();
         let b = big.take_bytes();
         assert_eq!(b.as_ptr(), at, "no copy");
-        assert_eq!(b.len(), ZERO_COPY_MIN);
         assert!(big.is_empty(), "the frame is ready for the next receive");
         drop(big);
         assert!(b.iter().all(|&x| x == 7), "the bytes outlive the frame");
-        let mut small = zmq::Message::from(&b"abc"[..]);
-        assert_eq!(&small.take_bytes()[..], b"abc");
-        assert_eq!(&small.take_vec()[..], b"abc");
     }
 }

@@ -1,4 +1,4 @@
-//! Async Rust client for PulseMQ (wire protocol v5).
+//! Async Rust client for PulseMQ (wire protocol v6; the broker still serves v5 and v4).
 //!
 //! ```no_run
 //! use pulsemq_client::{Client, ClientOptions, Format};

@@ -14,7 +14,8 @@ use std::time::Duration;
 use pulsemq_client::{Client, ClientError, ClientOptions, Format};
 use pulsemq_shared::header::flags;
 use pulsemq_shared::payloads::ErrorBody;
-use pulsemq_shared::{ErrorCode, Ext, Frames, Header, MsgType, Pattern};
+use pulsemq_shared::v6::{self, Fields};
+use pulsemq_shared::{ErrorCode, Ext, MsgType, Pattern};
 
 const TOKEN: &str = "good-token";
 
@@ -38,23 +39,31 @@ fn port_of(s: &zmq::Socket) -> u16 {
     ep.rsplit(':').next().unwrap().parse().unwrap()
 }
 
-fn reply(id: u32, t: MsgType, body: Vec<u8>) -> [Vec<u8>; 6] {
-    let h = Header::new(t, Format::String, 0, 0, id);
-    Frames::new(h, "", "", "", body).into_parts()
+fn reply(id: u32, t: MsgType, body: &[u8]) -> Vec<u8> {
+    v6::encode(&Fields::bare(t, Format::String, id, 0), body).unwrap()
 }
 
-fn ack(id: u32, body: serde_json::Value) -> [Vec<u8>; 6] {
-    reply(id, MsgType::Ack, serde_json::to_vec(&body).unwrap())
+fn ack(id: u32, body: serde_json::Value) -> Vec<u8> {
+    reply(id, MsgType::Ack, &serde_json::to_vec(&body).unwrap())
 }
 
-fn error(id: u32, code: ErrorCode) -> [Vec<u8>; 6] {
+fn error(id: u32, code: ErrorCode) -> Vec<u8> {
     let body = ErrorBody::new(code, format!("{code:?}"));
-    reply(id, MsgType::Error, serde_json::to_vec(&body).unwrap())
+    reply(id, MsgType::Error, &serde_json::to_vec(&body).unwrap())
 }
 
-fn send(sock: &zmq::Socket, to: &[u8], frames: [Vec<u8>; 6]) {
+fn send(sock: &zmq::Socket, to: &[u8], frame: Vec<u8>) {
     sock.send(to, zmq::SNDMORE).unwrap();
-    sock.send_multipart(frames, 0).unwrap();
+    sock.send(frame, 0).unwrap();
+}
+
+/// The messages of one received protocol-6 frame (a batch or one message).
+fn messages(frame: &[u8]) -> Vec<v6::Message<'_>> {
+    if v6::is_batch(frame) {
+        v6::batch_items(frame).unwrap().map(|(_, m)| m.unwrap()).collect()
+    } else {
+        vec![v6::decode_message(frame).unwrap()]
+    }
 }
 
 impl Peer {
@@ -104,79 +113,102 @@ fn serve(cmd: zmq::Socket, dlv: zmq::Socket, forget: Arc<AtomicBool>, log: Arc<M
         let mut items = [cmd.as_poll_item(zmq::POLLIN), dlv.as_poll_item(zmq::POLLIN)];
         zmq::poll(&mut items, 50).unwrap();
         if items[1].is_readable() {
-            let mut parts = dlv.recv_multipart(0).unwrap();
-            let who = parts.remove(0);
-            let f = Frames::from_parts(&parts).unwrap();
+            let parts = dlv.recv_multipart(0).unwrap();
+            assert_eq!(parts.len(), 2, "routing id + one frame");
+            let f = v6::decode_message(&parts[1]).unwrap();
             assert_eq!(f.header.msg_type, MsgType::Attach);
-            delivery_peer = Some(who.clone());
-            send(&dlv, &who, ack(f.header.request_id, serde_json::json!({"status": "ATTACH_OK"})));
+            delivery_peer = Some(parts[0].clone());
+            send(&dlv, &parts[0], ack(f.header.request_id, serde_json::json!({"status": "ATTACH_OK"})));
         }
         if !items[0].is_readable() {
             continue;
         }
-        let mut parts = cmd.recv_multipart(0).unwrap();
-        let who = parts.remove(0);
+        let parts = cmd.recv_multipart(0).unwrap();
+        assert_eq!(parts.len(), 2, "routing id + one frame");
+        let who = parts[0].clone();
         assert_eq!(who.len(), 16);
         assert_ne!(who[0], 0);
-        let f = Frames::from_parts(&parts).unwrap();
-        let id = f.header.request_id;
-        assert_ne!(id, 0, "v5 requests carry an id");
-        log.lock().unwrap().seen.push((f.header.msg_type, f.namespace.clone(), f.topic.clone()));
-        if f.header.msg_type == MsgType::Auth {
-            let body: serde_json::Value = serde_json::from_slice(&f.payload).unwrap();
-            if body["token"] == TOKEN {
-                authed.insert(who.clone());
-                let ok = serde_json::json!({"status": "AUTH_OK", "user_id": 7, "session": "ab12",
-                    "protocol": 5, "ping_interval": 1});
-                send(&cmd, &who, ack(id, ok));
-            } else {
-                send(&cmd, &who, error(id, ErrorCode::AuthFailed));
+        // As the broker does: successful PUBs of one frame are confirmed by
+        // one cumulative ACK, sent before any other reply and at the end.
+        let mut owed: Option<u32> = None;
+        let flush = |owed: &mut Option<u32>| {
+            if let Some(id) = owed.take() {
+                send(&cmd, &who, v6::cumulative_ack(id, 0));
             }
-            continue;
-        }
-        if !authed.contains(&who) {
-            send(&cmd, &who, error(id, ErrorCode::NotAuthenticated));
-            continue;
-        }
-        match f.header.msg_type {
-            MsgType::Pub => {
+        };
+        for f in messages(&parts[1]) {
+            let id = f.header.request_id;
+            assert_ne!(id, 0, "requests carry an id");
+            log.lock().unwrap().seen.push((f.header.msg_type, f.namespace.to_owned(), f.topic.to_owned()));
+            if f.header.msg_type == MsgType::Auth {
+                flush(&mut owed);
+                let body: serde_json::Value = serde_json::from_slice(f.payload).unwrap();
+                if body["token"] == TOKEN {
+                    authed.insert(who.clone());
+                    let ok = serde_json::json!({"status": "AUTH_OK", "user_id": 7, "session": "ab12",
+                        "protocol": 6, "ping_interval": 1});
+                    send(&cmd, &who, ack(id, ok));
+                } else {
+                    send(&cmd, &who, error(id, ErrorCode::AuthFailed));
+                }
+                continue;
+            }
+            if !authed.contains(&who) {
+                flush(&mut owed);
+                send(&cmd, &who, error(id, ErrorCode::NotAuthenticated));
+                continue;
+            }
+            if f.header.msg_type == MsgType::Pub {
                 if f.topic == "deny" {
+                    flush(&mut owed);
                     send(&cmd, &who, error(id, ErrorCode::PermissionDenied));
                     continue;
                 }
                 if f.header.flags & flags::NO_ACK == 0 {
-                    send(&cmd, &who, ack(id, serde_json::json!({"status": "PUB_OK"})));
+                    owed = Some(id);
                 }
                 let matched =
-                    subs.iter().any(|(ns, p)| *ns == f.namespace && Pattern::parse(p).unwrap().matches(&f.topic));
+                    subs.iter().any(|(ns, p)| ns == f.namespace && Pattern::parse(p).unwrap().matches(f.topic));
                 if let (true, Some(d)) = (matched, &delivery_peer) {
                     seq += 1;
-                    let mut h = f.header;
-                    h.msg_type = MsgType::Msg;
-                    let mut m = Frames::new(h, &f.namespace, &f.topic, "alice", f.payload.clone());
-                    m.reserved = Ext { seq, broker_time_us: 1 }.encode().to_vec();
-                    send(&dlv, d, m.into_parts());
+                    let m = Fields {
+                        msg_type: MsgType::Msg,
+                        format: f.header.format,
+                        flags: f.header.flags,
+                        request_id: 0,
+                        timestamp_ms: f.header.timestamp_ms,
+                        namespace: f.namespace,
+                        topic: f.topic,
+                        publisher: "alice",
+                        ext: Ext { seq, broker_time_us: 1 },
+                    };
+                    send(&dlv, d, v6::encode(&m, f.payload).unwrap());
                 }
+                continue;
             }
-            MsgType::Sub => {
-                subs.push((f.namespace.clone(), f.topic.clone()));
-                send(&cmd, &who, ack(id, serde_json::json!({"status": "SUB_OK"})));
+            flush(&mut owed);
+            match f.header.msg_type {
+                MsgType::Sub => {
+                    subs.push((f.namespace.to_owned(), f.topic.to_owned()));
+                    send(&cmd, &who, ack(id, serde_json::json!({"status": "SUB_OK"})));
+                }
+                MsgType::Unsub => {
+                    subs.retain(|s| !(s.0 == f.namespace && s.1 == f.topic));
+                    send(&cmd, &who, ack(id, serde_json::json!({"status": "UNSUB_OK"})));
+                }
+                MsgType::Query => {
+                    let data = serde_json::json!(["a.x", "b.x"]);
+                    send(&cmd, &who, ack(id, serde_json::json!({"status": "QUERY_OK", "data": data})));
+                }
+                MsgType::Ping => send(&cmd, &who, reply(id, MsgType::Pong, b"")),
+                MsgType::Bye => {
+                    authed.remove(&who);
+                    send(&cmd, &who, ack(id, serde_json::json!({"status": "BYE_OK"})));
+                }
+                _ => send(&cmd, &who, error(id, ErrorCode::UnknownType)),
             }
-            MsgType::Unsub => {
-                subs.retain(|s| *s != (f.namespace.clone(), f.topic.clone()));
-                send(&cmd, &who, ack(id, serde_json::json!({"status": "UNSUB_OK"})));
-            }
-            MsgType::Query => {
-                let data = serde_json::json!(["a.x", "b.x"]);
-                send(&cmd, &who, ack(id, serde_json::json!({"status": "QUERY_OK", "data": data})));
-            }
-            MsgType::Ping => send(&cmd, &who, reply(id, MsgType::Pong, Vec::new())),
-            MsgType::Bye => {
-                authed.remove(&who);
-                send(&cmd, &who, ack(id, serde_json::json!({"status": "BYE_OK"})));
-            }
-            _ => send(&cmd, &who, error(id, ErrorCode::UnknownType)),
         }
+        flush(&mut owed);
     }
 }
 
