@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what this repository needs and is missing, and nothing else.
 # Safe to run repeatedly: every step checks first. Sourced by run.sh and
-# test.sh; can be run alone: scripts/setup.sh [build|python|ui|browser|all]
+# test.sh; can be run alone: scripts/setup.sh [build|python|nats|ui|browser|all]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -52,6 +52,12 @@ need_python() {
     "$VENV/bin/pip" install -q -e "$ROOT/python[dev,dataframe]"
     touch "$stamp"
   fi
+}
+
+# NATS (issue 15): the bench's peer, measured in the same run. Debian's
+# package; the bench starts its own nats-server on a loopback port.
+need_nats() {
+  apt_install nats-server
 }
 
 # ------------------------------------------------------------ console (issue 5)
@@ -133,7 +139,8 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     python) need_python ;;
     ui) need_ui ;;
     browser) need_browser ;;
-    all) need_build; [ -f "$ROOT/python/pyproject.toml" ] && need_python; need_ui; need_browser ;;
-    *) echo "usage: scripts/setup.sh [build|python|ui|browser|all]" >&2; exit 2 ;;
+    nats) need_nats ;;
+    all) need_build; [ -f "$ROOT/python/pyproject.toml" ] && need_python; need_nats; need_ui; need_browser ;;
+    *) echo "usage: scripts/setup.sh [build|python|nats|ui|browser|all]" >&2; exit 2 ;;
   esac
 fi

@@ -23,8 +23,10 @@ if [ -f "$ROOT/python/pyproject.toml" ]; then
     "$VENV/bin/python" -m pytest -q python/tests
 fi
 
-# Performance (issue 6): the quick bench, a few seconds on a release build;
-# it fails only on gross regressions (NO_ACK under 0.3x a plain libzmq forwarder).
+# Performance (issues 6 and 15): the quick bench, a few seconds on a release
+# build, with NATS (Debian's nats-server) as the peer in the same run; it
+# fails only on gross regressions (NO_ACK under 0.3x a plain libzmq forwarder).
+need_nats
 say "Bench: cargo run --release -p pulsemq-bench -- --quick"
 cargo run --release -p pulsemq-bench -- --quick
 

@@ -1,6 +1,7 @@
 //! `pulsemq-bench`: starts the real broker (or targets a running one),
-//! runs the scenarios of issue 6 with the Rust SDK and, in the same run,
-//! against plain libzmq forwarders, and prints one table.
+//! runs the scenarios of issues 6 and 15 with the Rust SDK and, in the same
+//! run, against plain libzmq forwarders (the physical limit) and NATS (the
+//! peer to beat: a `nats-server` it starts on loopback), and prints one table.
 //!
 //! ```text
 //! cargo run --release -p pulsemq-bench            # full table (~2 min)
@@ -15,6 +16,7 @@
 
 mod broker;
 mod forwarder;
+mod nats;
 mod raw;
 mod report;
 mod scenarios;
@@ -69,6 +71,9 @@ struct Args {
     /// Messages for --drive.
     #[arg(long, default_value_t = 100_000)]
     count: u64,
+    /// Leave out the NATS rows (nats-server is started otherwise).
+    #[arg(long)]
+    no_nats: bool,
     /// Internal: run a reference forwarder (`router` or `xpub`).
     #[arg(long, hide = true)]
     forwarder: Option<String>,
@@ -118,8 +123,15 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         router: forwarder::Forwarder::start("router")?,
         xpub: forwarder::Forwarder::start("xpub")?,
         quick: args.quick,
+        nats: None,
         notes: Vec::new(),
     };
+    if args.drive.is_none() && !args.no_nats {
+        match nats::Nats::start() {
+            Ok(n) => bench.nats = Some(n),
+            Err(e) => bench.notes.push(format!("NATS rows skipped: {e}")),
+        }
+    }
     if let Some(kind) = &args.drive {
         let r = scenarios::drive(&bench, kind, args.count)?;
         println!(
@@ -132,6 +144,9 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         return Ok(if r.loss() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
     let load_start = load_average();
+    if let Some(n) = &bench.nats {
+        bench.notes.push(format!("NATS peer: {} at {}", n.server.version, n.server.url));
+    }
     println!(
         "pulsemq-bench{}: broker {}:{}/{} ({}); machine {}; load average at start {load_start}",
         if args.quick { " --quick" } else { "" },

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pulsemq_shared::header::flags;
-use pulsemq_shared::{Format, Header, MsgType};
+use pulsemq_shared::{v6, Format, Header, MsgType};
 
 use crate::broker::{Target, HWM};
 use crate::report::{now_ns, read_stamp, stamp};
@@ -72,6 +72,29 @@ pub fn pub_header_as(format: Format, len: usize) -> [u8; 20] {
     Header::new(MsgType::Pub, format, flags::NO_ACK, len as u32, 0).encode()
 }
 
+/// Sends one single-frame protocol-6 PUB NO_ACK with a fresh send stamp
+/// in the payload (the single-frame forwarder reference).
+pub fn send_pub_v6(sock: &zmq::Socket, buf: &mut Vec<u8>, ns: &str, topic: &str, payload: &mut [u8]) {
+    stamp(payload);
+    let mut f = v6::Fields::bare(MsgType::Pub, Format::Bytes, 0, 0);
+    f.flags = flags::NO_ACK;
+    f.namespace = ns;
+    f.topic = topic;
+    buf.clear();
+    v6::encode_into(buf, &f, payload).expect("short names");
+    sock.send(&buf[..], 0).expect("send");
+}
+
+/// The topic and payload of a received message: six v5 frames, or one v6
+/// frame (a batch is not expected from a forwarder).
+fn topic_and_payload(parts: &[zmq::Message]) -> Option<(&[u8], &[u8])> {
+    if parts.len() >= 6 {
+        return Some((&parts[2], &parts[PAYLOAD_FRAME]));
+    }
+    let m = v6::decode_message(parts.last()?).ok()?;
+    Some((m.topic.as_bytes(), m.payload))
+}
+
 /// Receives one multipart message into `parts` within `timeout`.
 pub fn recv_parts(sock: &zmq::Socket, parts: &mut Vec<zmq::Message>, timeout: Duration) -> bool {
     parts.clear();
@@ -100,7 +123,7 @@ pub struct Received {
     pub lat_ns: Vec<u64>,
 }
 
-/// Counts 6-frame messages (probes skipped) until `expect` arrived or
+/// Counts messages (six v5 frames or one v6 frame; probes skipped) until `expect` arrived or
 /// nothing came for `idle`; `ready` is bumped on the first probe or message.
 pub fn receive_loop(sock: &zmq::Socket, expect: u64, idle: Duration, ready: &AtomicUsize, keep_lat: bool) -> Received {
     let mut r =
@@ -116,13 +139,14 @@ pub fn receive_loop(sock: &zmq::Socket, expect: u64, idle: Duration, ready: &Ato
             seen_any = true;
             ready.fetch_add(1, Ordering::SeqCst);
         }
-        if parts.len() < 6 || &parts[2][..] == PROBE_TOPIC.as_bytes() {
+        let Some((topic, payload)) = topic_and_payload(&parts) else { continue };
+        if topic == PROBE_TOPIC.as_bytes() {
             continue;
         }
         r.count += 1;
         r.last_ns = now;
         if keep_lat {
-            r.lat_ns.push(now.saturating_sub(read_stamp(&parts[PAYLOAD_FRAME])));
+            r.lat_ns.push(now.saturating_sub(read_stamp(payload)));
         }
     }
     r

@@ -41,6 +41,8 @@ pub struct Bench {
     pub router: Forwarder,
     pub xpub: Forwarder,
     pub quick: bool,
+    /// The peer to beat, when `nats-server` is installed (else its rows are skipped with a note).
+    pub nats: Option<crate::nats::Nats>,
     /// Notes printed under the table.
     pub notes: Vec<String>,
 }
@@ -237,6 +239,33 @@ impl Bench {
         collect(start, count * subs as u64, size, got)
     }
 
+    /// 1→1 through the ROUTER forwarder with single-frame (protocol-6
+    /// sized) messages: the physical reference for a one-frame protocol.
+    fn ref_single_frame(&self, count: u64) -> Run {
+        let ready = Arc::new(AtomicUsize::new(0));
+        let (ctx, r2, out) = (self.zctx.clone(), ready.clone(), self.router.output());
+        let h = std::thread::spawn(move || {
+            let s = raw::socket(&ctx, zmq::DEALER, &out);
+            s.send(&b"hello"[..], 0).expect("hello");
+            raw::receive_loop(&s, count, IDLE, &r2, true)
+        });
+        let publ = raw::socket(&self.zctx, zmq::DEALER, &self.router.input());
+        raw::await_ready(&publ, &ready, 1);
+        let start = now_ns();
+        let (mut buf, mut p) = (Vec::with_capacity(256), vec![0u8; SMALL]);
+        for _ in 0..count {
+            raw::send_pub_v6(&publ, &mut buf, NS, TOPIC, &mut p);
+        }
+        collect(start, count, SMALL, vec![h.join().expect("receiver")])
+    }
+
+    /// 1→`subs` through NATS (`None` without a nats-server).
+    fn nats_fanout(&self, subs: usize, count: u64) -> R<Option<Run>> {
+        let Some(n) = &self.nats else { return Ok(None) };
+        let (start, got) = n.fanout(subs, count, SMALL, IDLE)?;
+        Ok(Some(collect(start, count * subs as u64, SMALL, got)))
+    }
+
     /// 1→1 NO_ACK through PulseMQ with bare protocol sessions (no SDK).
     fn raw_one_to_one(&self, patterns: &[String], count: u64, topics: &[String]) -> R<Run> {
         let mut sub = RawSession::open(&self.zctx, &self.target, true)?;
@@ -306,22 +335,29 @@ impl Bench {
         let mut raw_run: Option<Run> = None;
         let tick = vec![TOPIC.to_string()];
         // At least twice even in --quick: this pair is the CI gate.
+        let mut single: Option<Run> = None;
+        let mut nats: Option<Run> = None;
         for _ in 0..c.repeats.max(2) {
             let f = self.ref_fanout(&self.router, false, 1, c.one_to_one, SMALL);
             fwd = Some(best(fwd, f));
+            single = Some(best(single, self.ref_single_frame(c.one_to_one)));
+            if let Some(n) = self.nats_fanout(1, c.one_to_one)? {
+                nats = Some(best(nats, n));
+            }
             let o = self.sdk_fanout(1, c.one_to_one, None)?;
             ours = Some(best(ours, o));
             let r = self.raw_one_to_one(&tick, c.one_to_one, &tick)?;
             raw_run = Some(best(raw_run, r));
         }
-        let (fwd, ours, raw_run) = (fwd.expect("ran"), ours.expect("ran"), raw_run.expect("ran"));
+        let (fwd, ours, raw_run, single) =
+            (fwd.expect("ran"), ours.expect("ran"), raw_run.expect("ran"), single.expect("ran"));
         let ratio = ours.rate() / fwd.rate();
         let mut acked: Option<Run> = None;
         for _ in 0..c.repeats {
             acked = Some(best(acked, self.sdk_fanout(1, c.acked, Some(ACK_WINDOW))?));
         }
         let acked = acked.expect("ran");
-        let ack_ratio = acked.rate() / fwd.rate();
+        let ack_ratio = acked.rate() / ours.rate();
         let mut raw_acked: Option<Run> = None;
         for _ in 0..c.repeats {
             raw_acked = Some(best(raw_acked, drive(self, "ack", c.acked)?));
@@ -330,15 +366,40 @@ impl Bench {
         self.notes.push(format!(
             "1→1: {SMALL}-byte payloads, one publisher, one subscriber; msg/s = delivered ÷ (first send → last receipt); \
              latencies under saturation are queueing, not service time. Pipelined ACK = {ACK_WINDOW} publishes in flight, \
-             compared with the plain forwarder (which sends no ACKs)."
+             compared with our own NO_ACK rate of the same run. The forwarders pass six-frame (v5) and one-frame \
+             (v6-sized) messages unbatched; the SDK speaks v6 and batches what is queued. NATS: nats-server on \
+             loopback, async-nats clients, the same burst; loss = published − delivered."
         ));
-        Ok(vec![
-            Row::throughput("ROUTER forwarder 1→1 (reference)", &fwd, None),
+        let mut rows = vec![
+            Row::throughput("ROUTER forwarder 1→1, 6 frames (reference)", &fwd, None),
+            Row::throughput("ROUTER forwarder 1→1, 1 frame (reference)", &single, None),
             Row::throughput("1→1 NO_ACK (SDK)", &ours, Some(("fwd", &fwd))).with_min_ratio(ratio, 0.7),
-            Row::throughput("1→1 pipelined ACK (SDK)", &acked, Some(("fwd", &fwd))).with_min_ratio(ack_ratio, 0.5),
-            Row::throughput("1→1 NO_ACK (raw sockets)", &raw_run, Some(("fwd", &fwd))),
-            Row::throughput("1→1 pipelined ACK (raw sockets)", &raw_acked, Some(("fwd", &fwd))),
-        ])
+            Row::throughput("1→1 pipelined ACK (SDK)", &acked, Some(("own NO_ACK", &ours)))
+                .with_min_ratio(ack_ratio, 0.8),
+            Row::throughput("1→1 NO_ACK (raw v5 sockets)", &raw_run, Some(("fwd", &fwd))),
+            Row::throughput("1→1 pipelined ACK (raw v5 sockets)", &raw_acked, Some(("fwd", &fwd))),
+        ];
+        if let Some(nats) = nats {
+            rows.push(Row::throughput("NATS 1→1 (async-nats, peer)", &nats, None));
+            let mut row = Row::throughput("1→1 NO_ACK (SDK) vs NATS", &ours, Some(("nats", &nats)))
+                .with_min_ratio(ours.rate() / nats.rate(), 1.5);
+            row.target = "≥ 1.5×, 0 loss".into();
+            row.met = row.met.map(|m| m && ours.loss() == 0);
+            rows.push(row);
+        }
+        if let Some(n) = &self.nats {
+            let (start, done, end) = n.request_reply(c.acked, ACK_WINDOW, SMALL)?;
+            let rr = Run {
+                expected: c.acked,
+                delivered: done,
+                secs: (end - start) as f64 / 1e9,
+                msg_bytes: SMALL,
+                lat: None,
+            };
+            rows.push(Row::throughput("NATS request/reply, pipelined (peer)", &rr, None));
+            rows.push(Row::throughput("1→1 pipelined ACK (SDK) vs NATS req/reply", &acked, Some(("nats", &rr))));
+        }
+        Ok(rows)
     }
 
     /// Fixed rate, one publisher, one subscriber, end-to-end latency.
@@ -364,6 +425,14 @@ impl Bench {
         let parked = self.sdk_latency(rate, c.latency, None)?;
         let spinning = self.sdk_latency(rate, c.latency, Some(SPIN_BUDGET))?;
         let raw_run = self.raw_fanout(1, c.latency, Some(rate))?;
+        let nats = match &self.nats {
+            Some(n) => {
+                let (start, r) = n.latency(c.latency, IDLE, |send| paced(rate, c.latency, send))?;
+                Some(collect(start, c.latency, SMALL, vec![r]))
+            }
+            None => None,
+        };
+        let nats_lat = nats.as_ref().and_then(|n| n.lat);
         let flat = fwd.lat.ok_or("no reference latency samples")?;
         let lat_row = |name: &str, run: &Run| -> R<Row> {
             let lat = run.lat.ok_or("no latency samples")?;
@@ -372,11 +441,27 @@ impl Bench {
             row.ratio = format!("{:.2}× P50", lat.p50 as f64 / flat.p50.max(1) as f64);
             Ok(row)
         };
+        // Against NATS in the same run when it is there: P50 and P99 no
+        // worse than the peer's (issue 15); else the absolute figures of issue 6.
         let target_row = |name: &str, run: &Run| -> R<Row> {
             let mut row = lat_row(name, run)?;
             let lat = run.lat.ok_or("no latency samples")?;
-            row.target = "P50≤50µs P99≤200µs".into();
-            row.met = Some(lat.p50 <= 50_000 && lat.p99 <= 200_000);
+            match nats_lat {
+                Some(n) => {
+                    row.reference = format!("nats P50 {} P99 {}", fmt_ns(n.p50), fmt_ns(n.p99));
+                    row.ratio = format!(
+                        "{:.2}× P50 {:.2}× P99",
+                        lat.p50 as f64 / n.p50.max(1) as f64,
+                        lat.p99 as f64 / n.p99.max(1) as f64
+                    );
+                    row.target = "P50, P99 ≤ NATS".into();
+                    row.met = Some(lat.p50 <= n.p50 && lat.p99 <= n.p99);
+                }
+                None => {
+                    row.target = "P50≤50µs P99≤200µs".into();
+                    row.met = Some(lat.p50 <= 50_000 && lat.p99 <= 200_000);
+                }
+            }
             Ok(row)
         };
         let row = target_row("latency @10k msg/s NO_ACK (SDK, next)", &parked)?;
@@ -384,7 +469,8 @@ impl Bench {
             &format!("latency @10k msg/s NO_ACK (SDK, next_spin {} µs)", SPIN_BUDGET.as_micros()),
             &spinning,
         )?;
-        let raw_row = lat_row("latency @10k msg/s NO_ACK (raw sockets)", &raw_run)?;
+        let raw_row = lat_row("latency @10k msg/s NO_ACK (raw v5 sockets)", &raw_run)?;
+        let fwd_row = lat_row("latency @10k msg/s ROUTER forwarder (reference)", &fwd)?;
         self.notes.push(format!(
             "latency: {} messages of {SMALL} B at a fixed {rate} msg/s (sleeping sender); end-to-end = publish call → \
              the subscriber's task holding the message, stamped in the payload; the first 10 % are warm-up. \
@@ -393,7 +479,11 @@ impl Bench {
             c.latency,
             SPIN_BUDGET.as_micros()
         ));
-        Ok(vec![row, spin_row, raw_row])
+        let mut rows = vec![fwd_row, row, spin_row, raw_row];
+        if let Some(n) = &nats {
+            rows.push(lat_row("latency @10k msg/s NATS (async-nats, peer)", n)?);
+        }
+        Ok(rows)
     }
 
     pub fn fanout(&mut self) -> R<Vec<Row>> {
@@ -412,10 +502,25 @@ impl Bench {
                 Some(t) => row.with_min_ratio(ours.rate() / fwd.rate(), t),
                 None => row,
             });
+            if n == 16 {
+                let mut nats: Option<Run> = None;
+                for _ in 0..c.repeats {
+                    if let Some(r) = self.nats_fanout(n, count)? {
+                        nats = Some(best(nats, r));
+                    }
+                }
+                if let Some(nats) = nats {
+                    rows.push(Row::throughput("NATS 1→16 (async-nats, peer)", &nats, None));
+                    rows.push(
+                        Row::throughput("fan-out 1→16 NO_ACK (SDK) vs NATS", &ours, Some(("nats", &nats)))
+                            .with_min_ratio(ours.rate() / nats.rate(), 1.2),
+                    );
+                }
+            }
         }
         let raw16 = self.raw_fanout(16, c.fan16, None)?;
         let xpub16 = self.ref_fanout(&self.xpub, true, 16, c.fan16, SMALL);
-        rows.push(Row::throughput("fan-out 1→16 NO_ACK (raw sockets)", &raw16, Some(("xpub", &xpub16))));
+        rows.push(Row::throughput("fan-out 1→16 NO_ACK (raw v5 sockets)", &raw16, Some(("xpub", &xpub16))));
         self.notes.push(
             "fan-out: msg/s counts deliveries (publishes × subscribers), one SDK client per subscriber; the raw row \
              uses bare sessions against a fresh XPUB run."

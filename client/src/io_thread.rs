@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use pulsemq_shared::payloads::{ATTACH_OK, SUB_OK, UNSUB_OK};
 use pulsemq_shared::v6::{BatchWriter, BATCH_HEADER_LEN, ITEM_PREFIX_LEN};
-use pulsemq_shared::zmq_send::send_copy;
+use pulsemq_shared::zmq_send::{send_copy, send_shared};
 use pulsemq_shared::{ErrorCode, Format, MsgType, Pattern};
 use tokio::sync::{mpsc, oneshot};
 
@@ -593,6 +593,7 @@ impl IoThread {
                 take = 1;
                 match &mut self.outq[0].frame {
                     OutFrames::Owned(f) => send_frame(cmd, f),
+                    OutFrames::Shared(f) if f.len() >= MOVE_MIN => send_shared(cmd, f, zmq::DONTWAIT),
                     OutFrames::Shared(f) => send_copy(cmd, f, zmq::DONTWAIT),
                 }
             } else {
@@ -1219,7 +1220,8 @@ impl Out {
 enum OutFrames {
     /// Moved into ZeroMQ when sent alone and large; else copied.
     Owned(WireFrame),
-    /// Also kept for a resend: copied into ZeroMQ when sent.
+    /// Also kept for a resend: copied into ZeroMQ when small, referenced
+    /// (no copy) when large.
     Shared(Arc<WireFrame>),
 }
 

@@ -9,8 +9,9 @@ use std::time::Instant;
 use pulsemq_shared::header::PROTOCOL_VERSION;
 use pulsemq_shared::{v6, Ext, Format, Header, MsgType};
 
+use super::outbox::LONE_MIN_BYTES;
 use super::subscriptions::SessionKey;
-use super::v6_io::queue_delivery;
+use super::v6_io::{queue_delivery, Encoded};
 use super::wire::{self, Sent};
 use super::Engine;
 
@@ -95,6 +96,7 @@ impl Engine {
         let mut shared: Option<[wire::SharedFrame; 6]> = None;
         // Protocol-6 recipients: the one-frame message is encoded once
         // (at the first of them) and copied into each recipient's batch.
+        let mut v6_large: Option<std::sync::Arc<Vec<u8>>> = None;
         let mut v6_encoded = false;
         let limit = self.cfg.session_buffer_bytes;
         let last = matched.len().wrapping_sub(1);
@@ -127,11 +129,18 @@ impl Engine {
                         tracing::error!("cannot encode a protocol-6 delivery: {e}");
                     }
                     v6_encoded = true;
+                    if self.v6_msg.len() >= LONE_MIN_BYTES {
+                        v6_large = Some(std::sync::Arc::new(std::mem::take(&mut self.v6_msg)));
+                    }
                 }
+                let encoded = match &v6_large {
+                    Some(frame) => Encoded::Large(frame.clone()),
+                    None => Encoded::Small(&self.v6_msg),
+                };
                 let q = queue_delivery(
                     &mut self.sockets.delivery,
                     s,
-                    &self.v6_msg,
+                    &encoded,
                     limit,
                     &mut self.out_due,
                     &mut self.backlogged,

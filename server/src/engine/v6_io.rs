@@ -12,7 +12,7 @@ use std::time::Instant;
 use pulsemq_shared::v6::{self, Message};
 use pulsemq_shared::{ErrorCode, MsgType, ProtocolError};
 
-use super::outbox::{Flushed, LONE_MIN_BYTES};
+use super::outbox::Flushed;
 use super::session::Session;
 use super::subscriptions::SessionKey;
 use super::wire::{self, Sent};
@@ -185,6 +185,24 @@ pub(super) fn flush_session(sock: &mut zmq::Socket, s: &mut Session) -> Flushed 
     })
 }
 
+/// A protocol-6 delivery encoded once for all its recipients.
+pub(super) enum Encoded<'a> {
+    /// Batched: copied into each recipient's batch.
+    Small(&'a [u8]),
+    /// At least [`super::outbox::LONE_MIN_BYTES`]: one frame every recipient's send
+    /// references (no copy per recipient).
+    Large(std::sync::Arc<Vec<u8>>),
+}
+
+impl Encoded<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Encoded::Small(b) => b,
+            Encoded::Large(b) => b,
+        }
+    }
+}
+
 /// Outcome of queueing one delivery for a protocol-6 session.
 pub(super) struct Queued {
     /// Batched, sent, or parked within the byte limit; false when over
@@ -201,16 +219,17 @@ pub(super) struct Queued {
 pub(super) fn queue_delivery(
     sock: &mut zmq::Socket,
     s: &mut Session,
-    message: &[u8],
+    message: &Encoded,
     limit: usize,
     due: &mut Vec<SessionKey>,
     backlogged: &mut Vec<SessionKey>,
 ) -> Queued {
     let mut lost = 0;
-    if s.delivery_rid.is_none() || !s.out.has_room(message.len(), limit) {
+    let bytes = message.bytes();
+    if s.delivery_rid.is_none() || !s.out.has_room(bytes.len(), limit) {
         return Queued { accepted: false, lost };
     }
-    if message.len() < LONE_MIN_BYTES {
+    if let Encoded::Small(message) = message {
         let full = s.out.push(message);
         if full {
             lost += flush_session(sock, s).lost;
@@ -226,11 +245,14 @@ pub(super) fn queue_delivery(
             Sent::Full
         } else {
             let rid = s.delivery_rid.as_deref().unwrap_or_default();
-            wire::send_routed(sock, rid, &[message])
+            match message {
+                Encoded::Large(frame) => wire::send_routed_arc(sock, rid, frame),
+                Encoded::Small(frame) => wire::send_routed(sock, rid, &[frame]),
+            }
         };
         match sent {
             Sent::Ok => {}
-            Sent::Full => s.out.park(message.to_vec(), 1),
+            Sent::Full => s.out.park(bytes.to_vec(), 1),
             Sent::Gone => return Queued { accepted: false, lost },
         }
     }

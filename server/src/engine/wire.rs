@@ -80,6 +80,20 @@ pub fn send_routed(sock: &mut zmq::Socket, rid: &[u8], frames: &[&[u8]]) -> Sent
     Sent::Ok
 }
 
+/// Sends `[rid, frame]` where the frame is referenced, not copied (see
+/// `pulsemq_shared::zmq_send::send_shared`): a large protocol-6 delivery
+/// encoded once and handed to every recipient.
+pub fn send_routed_arc(sock: &mut zmq::Socket, rid: &[u8], frame: &std::sync::Arc<Vec<u8>>) -> Sent {
+    let sent = send_rid(sock, rid);
+    if sent != Sent::Ok {
+        return sent;
+    }
+    match pulsemq_shared::zmq_send::send_shared(sock, frame, zmq::DONTWAIT) {
+        Ok(()) => Sent::Ok,
+        Err(_) => Sent::Gone,
+    }
+}
+
 /// Sends `[rid, head..., payload, tail]` where the payload frame is handed
 /// over as is (no copy), for the last recipient of a received message.
 pub fn send_routed_payload(
