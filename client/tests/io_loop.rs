@@ -133,7 +133,7 @@ fn serve(cmd: zmq::Socket, dlv: zmq::Socket, forget: Arc<AtomicBool>, log: Arc<M
         let mut owed: Option<u32> = None;
         let flush = |owed: &mut Option<u32>| {
             if let Some(id) = owed.take() {
-                send(&cmd, &who, v6::cumulative_ack(id, 0));
+                send(&cmd, &who, v6::cumulative_ack(id, 0, 0));
             }
         };
         for f in messages(&parts[1]) {

@@ -39,6 +39,7 @@ from .errors import (
 )
 from .message import PulseMessage
 from .protocol import (
+    FLAG_CUMULATIVE,
     FLAG_NO_ACK,
     FLAG_SNAPSHOT,
     MAX_LIMIT,
@@ -49,15 +50,27 @@ from .protocol import (
     Frames,
     MsgType,
     Pattern,
+    cumulative_ack_seq,
     decode_frames,
-    encode_frames,
+    decode_v6,
+    encode_batch,
+    encode_v6,
     validate_namespace,
     validate_topic,
 )
 
 __all__ = ["PulseMQClient", "Subscription", "GapEvent", "ClientStats"]
 
+
+def _log_send_failure(fut: "asyncio.Future") -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.warning("sending queued publishes failed: %s", fut.exception())
+
 log = logging.getLogger("pulse_mq")
+
+#: NO_ACK publishes queued in one event-loop turn leave as one protocol-6 batch frame, sent
+#: when the loop next runs or, in a burst that does not yield, once this many bytes wait.
+_BATCH_MAX_BYTES = 256 * 1024
 
 _END = object()  # end-of-subscription marker in a queue
 
@@ -276,7 +289,8 @@ class Subscription:
 
 
 class PulseMQClient:
-    """PulseMQ client (protocol 5).
+    """PulseMQ client (protocol 6; NO_ACK bursts travel in batch frames, acknowledged publishes
+    are confirmed by the broker's cumulative ACKs).
 
     Async API: ``async_connect``, ``async_publish``, ``async_subscribe``, ``async_unsubscribe``,
     ``async_query_namespaces``, ``async_query_topics``, ``async_query_permission``,
@@ -342,6 +356,12 @@ class PulseMQClient:
         self._cmd: Optional[zmq.asyncio.Socket] = None
         self._del: Optional[zmq.asyncio.Socket] = None
         self._pending: Dict[int, asyncio.Future] = {}
+        # Acknowledged publishes in the order they were sent: a cumulative ACK confirms every
+        # one up to its request id.
+        self._pub_order: Deque[int] = collections.deque()
+        # NO_ACK publishes not yet handed to the socket (one batch frame per flush).
+        self._outq: List[bytes] = []
+        self._outq_bytes = 0
         self._noack: "collections.OrderedDict[int, Tuple[str, str]]" = collections.OrderedDict()
         self._subs: Dict[str, List[_LocalSub]] = {}
         self._last_seq: Dict[Tuple[str, str], int] = {}
@@ -432,6 +452,7 @@ class PulseMQClient:
 
     async def _handshake(self, timeout: float, initial: bool = False) -> None:
         """AUTH, ATTACH, then SUB for every local subscription."""
+        self._pub_order.clear()  # the old session's order means nothing to the new one
         body = json.dumps({"username": self.username, "token": self.token}).encode()
         ack = await self._raw_request(self._cmd, MsgType.AUTH, payload=body, timeout=timeout)
         self.user_id = ack.get("user_id")
@@ -535,10 +556,14 @@ class PulseMQClient:
         self._pending[rid] = fut
         timeout = self.request_timeout if timeout is None else timeout
         try:
-            parts = encode_frames(msg_type, namespace, topic, self.username, payload, fmt=fmt, flags=flags,
-                                  request_id=rid)
+            frame = encode_v6(msg_type, namespace, topic, payload, fmt=fmt, flags=flags, request_id=rid)
+            if sock is self._cmd:
+                # Queued NO_ACK publishes go first: the broker answers in the order it receives.
+                self._flush_outq()
+                if msg_type == MsgType.PUB:
+                    self._pub_order.append(rid)
             try:
-                reply: Frames = await asyncio.wait_for(self._send_and_wait(sock, parts, fut), timeout)
+                reply: Frames = await asyncio.wait_for(self._send_and_wait(sock, frame, fut), timeout)
             except asyncio.TimeoutError:
                 raise PulseMQTimeoutError(
                     f"no reply to {MsgType(msg_type).name} within {timeout:g} s "
@@ -546,6 +571,9 @@ class PulseMQClient:
         finally:
             self._pending.pop(rid, None)
         t = reply.header.msg_type
+        if t == MsgType.ACK and reply.header.flags & FLAG_CUMULATIVE:
+            seq = cumulative_ack_seq(reply.payload) if reply.header.request_id == rid else None
+            return {"status": "PUB_OK", "seq": seq}
         if t == MsgType.ACK:
             try:
                 return json.loads(reply.payload) if reply.payload else {}
@@ -556,9 +584,35 @@ class PulseMQClient:
         return None
 
     @staticmethod
-    async def _send_and_wait(sock, parts, fut):
-        await sock.send_multipart(parts, copy=False)
+    async def _send_and_wait(sock, frame, fut):
+        await sock.send(frame, copy=False)
         return await fut
+
+    def _flush_outq(self) -> Optional[asyncio.Future]:
+        """Hands the queued NO_ACK publishes to the command socket as one frame (a batch when
+        there are several). Returns the send's future (done unless the socket is full)."""
+        frames, self._outq, self._outq_bytes = self._outq, [], 0
+        if not frames or self._cmd is None:
+            return None
+        fut = self._cmd.send(encode_batch(frames), copy=False)
+        fut.add_done_callback(_log_send_failure)
+        return fut
+
+    def _on_cumulative_ack(self, ack: Frames) -> None:
+        """Every acknowledged publish sent up to ``ack``'s request id succeeded."""
+        upto = ack.header.request_id
+        if upto not in self._pub_order:
+            fut = self._pending.get(upto)
+            if fut is not None and not fut.done():
+                fut.set_result(ack)
+            return
+        while self._pub_order:
+            rid = self._pub_order.popleft()
+            fut = self._pending.get(rid)
+            if fut is not None and not fut.done():
+                fut.set_result(ack)
+            if rid == upto:
+                return
 
     @staticmethod
     def _error_of(reply: Frames) -> PulseMQError:
@@ -625,18 +679,29 @@ class PulseMQClient:
                 log.exception("failed to handle a message on the %s socket", name)
 
     def _on_frames(self, sock, name: str, parts: List[bytes]) -> None:
-        try:
-            f = decode_frames(parts)
-        except DecodeError as e:
-            log.warning("undecodable message on the %s socket: %s", name, e)
-            return
+        if len(parts) != 1:  # protocol 5 (not sent by this client's broker sessions)
+            try:
+                items: List = [decode_frames(parts)]
+            except DecodeError as e:
+                items = [e]
+        else:
+            items = decode_v6(parts[0])
+        for f in items:
+            if isinstance(f, DecodeError):
+                log.warning("undecodable message on the %s socket: %s", name, f)
+            else:
+                self._on_frame(sock, name, f)
+
+    def _on_frame(self, sock, name: str, f: Frames) -> None:
         t = f.header.msg_type
         if t == MsgType.MSG:
             self._on_msg(f)
             return
         if t == MsgType.PING:
-            asyncio.ensure_future(sock.send_multipart(
-                encode_frames(MsgType.PONG, request_id=f.header.request_id, username=self.username)))
+            asyncio.ensure_future(sock.send(encode_v6(MsgType.PONG, request_id=f.header.request_id)))
+            return
+        if t == MsgType.ACK and f.header.flags & FLAG_CUMULATIVE:
+            self._on_cumulative_ack(f)
             return
         rid = f.header.request_id
         fut = self._pending.get(rid)
@@ -668,10 +733,12 @@ class PulseMQClient:
             self._trigger_resync("ERROR 2 on a NO_ACK publish")
 
     def _on_msg(self, f: Frames) -> None:
-        try:
-            ext = Ext.decode(f.reserved)
-        except DecodeError:
-            ext = Ext(0, 0)
+        ext = f.ext
+        if ext is None:
+            try:
+                ext = Ext.decode(f.reserved)
+            except DecodeError:
+                ext = Ext(0, 0)
         msg = PulseMessage(f.namespace, f.topic, f.username, f.header.format, f.header.flags,
                            f.header.timestamp_ms, f.payload, ext.seq, ext.broker_time_us)
         self.stats.received += 1
@@ -841,8 +908,10 @@ class PulseMQClient:
 
         ``format``: ``"bytes"``, ``"string"``, ``"df_msgpack"``, ``"df_pyarrow"`` (alias
         ``"df_arrow"``), or None to infer it from ``data``. ``compress``: None, ``"zlib"``,
-        ``"lz4"`` or ``"zstd"``. With ``ack=True`` (default) waits for PUB_OK and returns the
-        topic sequence number; ``ack=False`` sends NO_ACK and returns None at once (failures
+        ``"lz4"`` or ``"zstd"``. With ``ack=True`` (default) waits for the broker's confirmation
+        and returns the topic sequence number the message got — when the broker's cumulative
+        ACK names this publish, which it always does for one publish at a time; publishes
+        pipelined from several tasks or threads may get None (they are confirmed all the same); ``ack=False`` sends NO_ACK and returns None at once (failures
         go to ``on_error`` / ``last_error`` and are raised by :meth:`async_flush`).
         """
         validate_namespace(namespace)
@@ -863,10 +932,21 @@ class PulseMQClient:
         self._noack[rid] = (namespace, topic)
         while len(self._noack) > 100_000:
             self._noack.popitem(last=False)
-        await self._cmd.send_multipart(
-            encode_frames(MsgType.PUB, namespace, topic, self.username, payload, fmt=fmt,
-                          flags=flags | FLAG_NO_ACK, request_id=rid), copy=False)
+        frame = encode_v6(MsgType.PUB, namespace, topic, payload, fmt=fmt, flags=flags | FLAG_NO_ACK,
+                          request_id=rid)
+        self._outq.append(frame)
+        self._outq_bytes += len(frame)
         self.stats.published += 1
+        if len(self._outq) == 1:
+            # A lone publish leaves as soon as the loop runs again; a burst that never
+            # yields fills a batch, which is sent below.
+            self._loop.call_soon(self._flush_outq)
+        if self._outq_bytes >= _BATCH_MAX_BYTES:
+            fut = self._flush_outq()
+            if fut is not None and not fut.done():
+                await fut  # the socket is full: back-pressure reaches the publisher
+            else:
+                await asyncio.sleep(0)  # let the other tasks (a subscriber in this loop) run
         return None
 
     async def _encode_maybe_offloaded(self, data, fmt, algo):

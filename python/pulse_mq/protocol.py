@@ -1,8 +1,9 @@
-"""Protocol 5 codec: header, six-frame envelope, MSG ext frame, names and wildcards.
+"""The wire codec: protocol 6 (one frame a message, batches, cumulative ACKs), protocol 5
+(header, six-frame envelope, MSG ext frame), names and wildcards.
 
-A line-by-line port of the Rust ``pulsemq-shared`` crate (``header.rs``,
-``frames.rs``, ``names.rs``); both are checked against the same golden vectors
-(``shared/testdata/frames.json``). Pure code, no I/O.
+A port of the Rust ``pulsemq-shared`` crate (``v6.rs``, ``header.rs``, ``frames.rs``,
+``names.rs``); both are checked against the same golden vectors
+(``shared/testdata/frames_v6.json``, ``shared/testdata/frames.json``). Pure code, no I/O.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 from .errors import ProtocolError, TopicFormatError
 
@@ -21,6 +22,8 @@ __all__ = [
     "MsgType", "Format", "Compression", "FLAG_COMPRESSED", "FLAG_NO_ACK", "FLAG_SNAPSHOT", "ALGO_MASK",
     "FORMAT_LIMITS", "MAX_LIMIT", "Header", "Frames", "Ext", "DecodeError",
     "encode_frames", "decode_frames", "now_ms",
+    "V6_VERSION", "FLAG_CUMULATIVE", "encode_v6", "encode_batch", "decode_v6", "decode_v6_message",
+    "cumulative_ack_seq",
     "validate_namespace", "validate_topic", "validate_pattern", "Pattern",
 ]
 
@@ -47,6 +50,7 @@ class MsgType(enum.IntEnum):
     QUERY = 0x0A
     ATTACH = 0x0B
     BYE = 0x0C
+    BATCH = 0x0D  # protocol 6 only
 
 
 class Format(enum.IntEnum):
@@ -102,6 +106,7 @@ _FORMAT_BY_NAME = {
 FLAG_COMPRESSED = 0x01
 FLAG_NO_ACK = 0x02
 FLAG_SNAPSHOT = 0x08
+FLAG_CUMULATIVE = 0x04  # protocol-6 ACK: confirms every request up to its request_id
 ALGO_MASK = 0x30
 
 
@@ -190,6 +195,8 @@ class Header:
             t = MsgType(t)
         except ValueError:
             raise DecodeError(6, f"unknown message type 0x{t:02x}") from None
+        if t == MsgType.BATCH:
+            raise DecodeError(6, "unknown message type 0x0d (batches exist in protocol 6 only)")
         try:
             f = Format(f)
         except ValueError:
@@ -211,13 +218,14 @@ class Header:
 
 @dataclass
 class Frames:
-    """One decoded message (the six frames)."""
+    """One decoded message (the six v5 frames, or one v6 message; ``ext`` is set for a v6 MSG)."""
     header: Header
     namespace: str = ""
     topic: str = ""
     username: str = ""
     payload: bytes = b""
     reserved: bytes = b""
+    ext: Optional["Ext"] = None
 
     def to_parts(self) -> List[bytes]:
         return [self.header.encode(), self.namespace.encode(), self.topic.encode(),
@@ -268,6 +276,140 @@ class Ext:
         if len(b) != EXT_LEN:
             raise DecodeError(9, f"ext frame must be 16 bytes, got {len(b)}")
         return cls(*_EXT.unpack(b))
+
+
+# ---- protocol 6 (design.md §3.7; byte layout in the README) ---------------------------------
+#
+#   message = u8 6 | u8 type | u8 format | u8 flags | u32 request_id | i64 timestamp_ms
+#             | u8 ns_len | namespace | u8 topic_len | topic
+#             | MSG only: u8 publisher_len | publisher | u64 seq | u64 broker_time_us
+#             | payload (the rest)
+#   batch   = u8 6 | u8 0x0D | u8 0 | u8 0 | u32 count | count x (u32 len | message)
+
+V6_VERSION = 6
+V6_FIXED_LEN = 16
+_V6_FIXED = struct.Struct(">BBBBIq")
+_BATCH_HEAD = struct.Struct(">BBBBI")
+_U32 = struct.Struct(">I")
+_SEQ = struct.Struct(">Q")
+
+
+def _name_byte(b: bytes, what: str) -> bytes:
+    if len(b) > 255:
+        raise DecodeError(4, f"{what} of {len(b)} bytes cannot be encoded (at most 255)")
+    return bytes((len(b),))
+
+
+def encode_v6(msg_type: int, namespace: str = "", topic: str = "", payload: bytes = b"", *,
+              fmt: int = Format.BYTES, flags: int = 0, request_id: int = 0,
+              timestamp_ms: Optional[int] = None, publisher: str = "", ext: Optional[Ext] = None) -> bytes:
+    """One protocol-6 message (one ZeroMQ frame). ``publisher`` and ``ext`` are written for MSG only."""
+    ns, tp = namespace.encode(), topic.encode()
+    parts = [_V6_FIXED.pack(V6_VERSION, int(msg_type), int(fmt), flags, request_id,
+                            now_ms() if timestamp_ms is None else timestamp_ms),
+             _name_byte(ns, "namespace"), ns, _name_byte(tp, "topic"), tp]
+    if msg_type == MsgType.MSG:
+        pb = publisher.encode()
+        e = ext or Ext(0, 0)
+        parts += [_name_byte(pb, "publisher"), pb, _EXT.pack(e.seq, e.broker_time_us)]
+    parts.append(payload)
+    return b"".join(parts)
+
+
+def encode_batch(messages: Sequence[bytes]) -> bytes:
+    """One frame for several encoded messages; a single message is returned as it is."""
+    if len(messages) == 1:
+        return messages[0]
+    out = [_BATCH_HEAD.pack(V6_VERSION, MsgType.BATCH, 0, 0, len(messages))]
+    for m in messages:
+        out.append(_U32.pack(len(m)))
+        out.append(m)
+    return b"".join(out)
+
+
+def _v6_name(b: bytes, pos: int, end: int, what: str) -> Tuple[str, int]:
+    if pos >= end:
+        raise DecodeError(9, f"message ends inside its {what}")
+    n = b[pos]
+    pos += 1
+    if pos + n > end:
+        raise DecodeError(9, f"message ends inside its {what}")
+    try:
+        return b[pos:pos + n].decode("utf-8"), pos + n
+    except UnicodeDecodeError:
+        raise DecodeError(4, f"{what} is not valid UTF-8") from None
+
+
+def decode_v6_message(b: bytes, start: int = 0, end: Optional[int] = None) -> Frames:
+    """Decodes one plain protocol-6 message ``b[start:end]``; raises :class:`DecodeError`."""
+    end = len(b) if end is None else end
+    if end - start < V6_FIXED_LEN + 2:
+        raise DecodeError(9, "message ends inside its header")
+    version, t, f, flags, rid, ts = _V6_FIXED.unpack_from(b, start)
+    if version != V6_VERSION:
+        raise DecodeError(9, f"unsupported protocol version {version}")
+    try:
+        t = MsgType(t)
+    except ValueError:
+        raise DecodeError(6, f"unknown message type 0x{t:02x}") from None
+    if t == MsgType.BATCH:
+        raise DecodeError(9, "a batch may not contain a batch")
+    try:
+        f = Format(f)
+    except ValueError:
+        raise DecodeError(5, f"unknown data format 0x{f:02x}") from None
+    ns, pos = _v6_name(b, start + V6_FIXED_LEN, end, "namespace")
+    topic, pos = _v6_name(b, pos, end, "topic")
+    publisher, ext = "", None
+    if t == MsgType.MSG:
+        publisher, pos = _v6_name(b, pos, end, "publisher")
+        if pos + EXT_LEN > end:
+            raise DecodeError(9, "message ends inside its sequence")
+        ext = Ext(*_EXT.unpack_from(b, pos))
+        pos += EXT_LEN
+    payload = b[pos:end]
+    return Frames(Header(V6_VERSION, t, f, flags, len(payload), rid, ts), ns, topic, publisher, payload, b"", ext)
+
+
+def decode_v6(frame: bytes) -> List[Union[Frames, DecodeError]]:
+    """Every message of one received frame (a plain message or a batch), in order. A bad item
+    is returned as its :class:`DecodeError` in place, so the rest of a batch is still read; a
+    broken batch framing ends the list with one error."""
+    b = bytes(frame)
+    if len(b) < 2 or b[0] != V6_VERSION or b[1] != MsgType.BATCH:
+        try:
+            return [decode_v6_message(b)]
+        except DecodeError as e:
+            return [e]
+    if len(b) < _BATCH_HEAD.size:
+        return [DecodeError(9, "message ends inside its batch header")]
+    count = _BATCH_HEAD.unpack_from(b)[4]
+    if count == 0 or count * (4 + V6_FIXED_LEN + 2) > len(b) - _BATCH_HEAD.size:
+        return [DecodeError(9, f"batch declares {count} messages, which its frame cannot hold")]
+    out: List[Union[Frames, DecodeError]] = []
+    pos = _BATCH_HEAD.size
+    for _ in range(count):
+        if pos + 4 > len(b):
+            out.append(DecodeError(9, "message ends inside its batch item length"))
+            return out
+        (n,) = _U32.unpack_from(b, pos)
+        pos += 4
+        if pos + n > len(b):
+            out.append(DecodeError(9, "message ends inside its batch item length"))
+            return out
+        try:
+            out.append(decode_v6_message(b, pos, pos + n))
+        except DecodeError as e:
+            out.append(e)
+        pos += n
+    if pos != len(b):
+        out.append(DecodeError(9, "message ends inside its batch (bytes after the last item)"))
+    return out
+
+
+def cumulative_ack_seq(payload: bytes) -> Optional[int]:
+    """The topic sequence a cumulative ACK carries for the publish it names, if any."""
+    return _SEQ.unpack(payload)[0] if len(payload) == 8 else None
 
 
 # ---- names and wildcards (design.md §3.4) ---------------------------------------------------

@@ -388,11 +388,18 @@ impl BatchWriter {
 }
 
 /// The binary cumulative ACK: confirms every request of the session up to
-/// and including `request_id`, in the order the broker received them.
-pub fn cumulative_ack(request_id: u32, timestamp_ms: i64) -> Vec<u8> {
+/// and including `request_id`, in the order the broker received them. Its
+/// body is the topic sequence number the publish named by `request_id` got
+/// (u64), so a client awaiting one publish at a time still learns it.
+pub fn cumulative_ack(request_id: u32, seq: u64, timestamp_ms: i64) -> Vec<u8> {
     let mut f = Fields::bare(MsgType::Ack, Format::Bytes, request_id, timestamp_ms);
     f.flags = crate::header::flags::CUMULATIVE;
-    encode(&f, &[]).expect("no names")
+    encode(&f, &seq.to_be_bytes()).expect("no names")
+}
+
+/// The sequence number a cumulative ACK's body carries (`None` if it has none).
+pub fn cumulative_ack_seq(payload: &[u8]) -> Option<u64> {
+    payload.try_into().ok().map(u64::from_be_bytes)
 }
 
 #[cfg(test)]
@@ -534,9 +541,10 @@ mod tests {
     }
 
     #[test]
-    fn the_cumulative_ack_is_eighteen_bytes() {
-        let b = cumulative_ack(99, 0);
-        assert_eq!(b.len(), FIXED_LEN + 2);
+    fn the_cumulative_ack_is_twenty_six_bytes() {
+        let b = cumulative_ack(99, 7, 0);
+        assert_eq!(b.len(), FIXED_LEN + 2 + 8);
+        assert_eq!(cumulative_ack_seq(&b[FIXED_LEN + 2..]), Some(7));
         let m = decode_message(&b).unwrap();
         assert_eq!(m.header.msg_type, MsgType::Ack);
         assert!(m.header.has_flag(flags::CUMULATIVE));

@@ -182,7 +182,7 @@ impl Engine {
         self.deliver(&mut out, None);
         self.latency.record(a.started.elapsed().as_micros() as u64);
         if a.ack {
-            self.owe_ack(a.key, a.request_id);
+            self.owe_ack(a.key, a.request_id, a.seq);
         }
     }
 }

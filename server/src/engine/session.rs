@@ -47,8 +47,9 @@ pub struct Session {
     /// Protocol 6: deliveries waiting to go out (batch and parked frames).
     pub out: super::outbox::Outbox,
     /// Protocol 6: the highest request id whose success is not yet
-    /// confirmed; one cumulative ACK answers it and every earlier one.
-    pub ack_pending: Option<u32>,
+    /// confirmed (and the topic sequence its publish got); one cumulative
+    /// ACK answers it and every earlier one.
+    pub ack_pending: Option<(u32, u64)>,
 }
 
 impl Session {

@@ -100,9 +100,9 @@ impl Engine {
 
     /// Records that `key` owes a success up to `request_id`; sent by
     /// [`Engine::end_round`] or before the session's next other reply.
-    pub(super) fn owe_ack(&mut self, key: SessionKey, request_id: u32) {
+    pub(super) fn owe_ack(&mut self, key: SessionKey, request_id: u32, seq: u64) {
         if let Some(s) = self.sessions.get_mut(key) {
-            if s.ack_pending.replace(request_id).is_none() {
+            if s.ack_pending.replace((request_id, seq)).is_none() {
                 self.ack_due.push(key);
             }
         }
@@ -118,8 +118,8 @@ impl Engine {
 
     fn send_owed_ack(&mut self, key: SessionKey) {
         let Some(s) = self.sessions.get_mut(key) else { return };
-        let Some(id) = s.ack_pending.take() else { return };
-        let frame = v6::cumulative_ack(id, pulsemq_shared::header::now_ms());
+        let Some((id, seq)) = s.ack_pending.take() else { return };
+        let frame = v6::cumulative_ack(id, seq, pulsemq_shared::header::now_ms());
         let rid = s.cmd_rid.clone();
         let sent = wire::send_routed(&mut self.sockets.cmd, &rid, &[&frame]);
         self.note_reply(sent, &rid);
