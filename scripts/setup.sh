@@ -49,7 +49,7 @@ need_python() {
   if [ ! -f "$stamp" ] || [ "$ROOT/python/pyproject.toml" -nt "$stamp" ]; then
     say "installing the Python SDK and its test dependencies into .venv"
     "$VENV/bin/pip" install -q --upgrade pip >/dev/null
-    "$VENV/bin/pip" install -q -e "$ROOT/python[dev,dataframe]"
+    "$VENV/bin/pip" install -q -e "$ROOT/python[dev,dataframe,bench]"
     touch "$stamp"
   fi
 }

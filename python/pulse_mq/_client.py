@@ -362,6 +362,8 @@ class PulseMQClient:
         # NO_ACK publishes not yet handed to the socket (one batch frame per flush).
         self._outq: List[bytes] = []
         self._outq_bytes = 0
+        # (namespace, topic) pairs already checked by validate_* (bounded).
+        self._valid_names: set = set()
         self._noack: "collections.OrderedDict[int, Tuple[str, str]]" = collections.OrderedDict()
         self._subs: Dict[str, List[_LocalSub]] = {}
         self._last_seq: Dict[Tuple[str, str], int] = {}
@@ -911,11 +913,16 @@ class PulseMQClient:
         ``"lz4"`` or ``"zstd"``. With ``ack=True`` (default) waits for the broker's confirmation
         and returns the topic sequence number the message got — when the broker's cumulative
         ACK names this publish, which it always does for one publish at a time; publishes
-        pipelined from several tasks or threads may get None (they are confirmed all the same); ``ack=False`` sends NO_ACK and returns None at once (failures
-        go to ``on_error`` / ``last_error`` and are raised by :meth:`async_flush`).
+        pipelined from several tasks or threads may get None (they are confirmed all the same).
+        ``ack=False`` sends NO_ACK and returns None at once (failures go to ``on_error`` /
+        ``last_error`` and are raised by :meth:`async_flush`).
         """
-        validate_namespace(namespace)
-        validate_topic(topic)
+        if (namespace, topic) not in self._valid_names:
+            validate_namespace(namespace)
+            validate_topic(topic)
+            if len(self._valid_names) >= 10_000:
+                self._valid_names.clear()
+            self._valid_names.add((namespace, topic))
         fmt = codec.infer_format(data) if format is None else Format.parse(format)
         algo = Compression.parse(compress)
         if fmt == Format.DF_ARROW and not isinstance(data, (bytes, bytearray)):

@@ -9,6 +9,7 @@ A port of the Rust ``pulsemq-shared`` crate (``v6.rs``, ``header.rs``, ``frames.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import struct
 import time
@@ -288,6 +289,10 @@ class Ext:
 
 V6_VERSION = 6
 V6_FIXED_LEN = 16
+# Enum lookups by value through dicts: MsgType(t) costs a call into enum machinery per
+# message, which a 100 000-message burst feels.
+_MSG_TYPES = {int(t): t for t in MsgType}
+_FORMATS = {int(f): f for f in Format}
 _V6_FIXED = struct.Struct(">BBBBIq")
 _BATCH_HEAD = struct.Struct(">BBBBI")
 _U32 = struct.Struct(">I")
@@ -300,14 +305,20 @@ def _name_byte(b: bytes, what: str) -> bytes:
     return bytes((len(b),))
 
 
+@functools.lru_cache(maxsize=4096)
+def _names(namespace: str, topic: str) -> bytes:
+    """The length-prefixed namespace and topic (cached: publishers reuse a few topics)."""
+    ns, tp = namespace.encode(), topic.encode()
+    return b"".join((_name_byte(ns, "namespace"), ns, _name_byte(tp, "topic"), tp))
+
+
 def encode_v6(msg_type: int, namespace: str = "", topic: str = "", payload: bytes = b"", *,
               fmt: int = Format.BYTES, flags: int = 0, request_id: int = 0,
               timestamp_ms: Optional[int] = None, publisher: str = "", ext: Optional[Ext] = None) -> bytes:
     """One protocol-6 message (one ZeroMQ frame). ``publisher`` and ``ext`` are written for MSG only."""
-    ns, tp = namespace.encode(), topic.encode()
-    parts = [_V6_FIXED.pack(V6_VERSION, int(msg_type), int(fmt), flags, request_id,
+    parts = [_V6_FIXED.pack(V6_VERSION, msg_type, fmt, flags, request_id,
                             now_ms() if timestamp_ms is None else timestamp_ms),
-             _name_byte(ns, "namespace"), ns, _name_byte(tp, "topic"), tp]
+             _names(namespace, topic)]
     if msg_type == MsgType.MSG:
         pb = publisher.encode()
         e = ext or Ext(0, 0)
@@ -345,19 +356,17 @@ def decode_v6_message(b: bytes, start: int = 0, end: Optional[int] = None) -> Fr
     end = len(b) if end is None else end
     if end - start < V6_FIXED_LEN + 2:
         raise DecodeError(9, "message ends inside its header")
-    version, t, f, flags, rid, ts = _V6_FIXED.unpack_from(b, start)
+    version, t_raw, f_raw, flags, rid, ts = _V6_FIXED.unpack_from(b, start)
     if version != V6_VERSION:
         raise DecodeError(9, f"unsupported protocol version {version}")
-    try:
-        t = MsgType(t)
-    except ValueError:
-        raise DecodeError(6, f"unknown message type 0x{t:02x}") from None
+    t = _MSG_TYPES.get(t_raw)
+    if t is None:
+        raise DecodeError(6, f"unknown message type 0x{t_raw:02x}")
     if t == MsgType.BATCH:
         raise DecodeError(9, "a batch may not contain a batch")
-    try:
-        f = Format(f)
-    except ValueError:
-        raise DecodeError(5, f"unknown data format 0x{f:02x}") from None
+    f = _FORMATS.get(f_raw)
+    if f is None:
+        raise DecodeError(5, f"unknown data format 0x{f_raw:02x}")
     ns, pos = _v6_name(b, start + V6_FIXED_LEN, end, "namespace")
     topic, pos = _v6_name(b, pos, end, "topic")
     publisher, ext = "", None
