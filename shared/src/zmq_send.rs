@@ -23,9 +23,18 @@ pub fn send_copy(sock: &mut zmq::Socket, data: &[u8], flags: i32) -> zmq::Result
 }
 
 /// `zmq_msg_t` with the alignment libzmq gives it in C (a union with a
-/// pointer); the binding declares it as plain bytes.
+/// pointer); the binding declares it as plain bytes. For the few raw
+/// message calls the `zmq` crate has no form of (here and in the broker's
+/// fan-out).
 #[repr(C, align(8))]
-struct RawMsg(zmq_sys::zmq_msg_t);
+pub struct RawMsg(pub zmq_sys::zmq_msg_t);
+
+impl RawMsg {
+    /// Zeroed storage, for `zmq_msg_init*` to fill.
+    pub fn empty() -> RawMsg {
+        RawMsg(zmq_sys::zmq_msg_t { __: [0; 64] })
+    }
+}
 
 /// Called by libzmq when it is done with a frame sent by [`send_shared`]:
 /// drops that frame's reference to the bytes.
@@ -42,7 +51,7 @@ unsafe extern "C" fn release_shared(_data: *mut std::ffi::c_void, hint: *mut std
 /// nothing behind.
 pub fn send_shared(sock: &mut zmq::Socket, data: &std::sync::Arc<Vec<u8>>, flags: i32) -> zmq::Result<()> {
     let hint = Box::into_raw(Box::new(data.clone()));
-    let mut m = RawMsg(zmq_sys::zmq_msg_t { __: [0; 64] });
+    let mut m = RawMsg::empty();
     // SAFETY: the data pointer stays valid while the leaked Arc clone
     // (`hint`) lives; libzmq calls `release_shared` exactly once, when the
     // message is closed — after it is sent, or by our close on failure.

@@ -5,7 +5,7 @@
 //! that means (a drop for that session) instead of blocking.
 
 use pulsemq_shared::header::LEGACY_VERSION;
-use pulsemq_shared::zmq_send::send_copy;
+use pulsemq_shared::zmq_send::{send_copy, RawMsg};
 use pulsemq_shared::{Format, Header, MsgType};
 
 /// Most frames read from one message: routing id + 6 + slack to report a
@@ -117,17 +117,6 @@ pub fn send_routed_payload(
         return Sent::Gone;
     }
     Sent::Ok
-}
-
-/// `zmq_msg_t` with the alignment libzmq gives it in C (a union with a
-/// pointer); the binding declares it as plain bytes.
-#[repr(C, align(8))]
-struct RawMsg(zmq_sys::zmq_msg_t);
-
-impl RawMsg {
-    fn empty() -> RawMsg {
-        RawMsg(zmq_sys::zmq_msg_t { __: [0; 64] })
-    }
 }
 
 /// One frame sent to many peers without copying its bytes per peer: each
