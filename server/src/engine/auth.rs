@@ -125,7 +125,8 @@ impl Engine {
     fn auth_failed(&mut self, req: &Request, username: &str, reason: &str) {
         self.totals.auth_fail += 1;
         self.throttle.fail(req.peer);
-        warn!("AUTH failed for '{username}' from {}: {reason}", req.peer);
+        // Not yet authenticated: the name is whatever the peer sent, shown short.
+        warn!("AUTH failed for '{}' from {}: {reason}", pulsemq_shared::names::shown(username), req.peer);
         self.emit(StoreEvent::AuthFailure {
             username: username.chars().take(64).collect(),
             peer: req.peer.to_owned(),

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use pulsemq_shared::names::shown;
 use pulsemq_shared::payloads::{NamespaceInfo, PermissionInfo, QUERY_OK};
 use pulsemq_shared::ErrorCode;
 use serde_json::Value;
@@ -44,7 +45,8 @@ impl Engine {
                 };
                 if !user.may(ns, Role::Sub) {
                     self.totals.perm_denied += 1;
-                    let msg = format!("permission denied: '{}' has no role in namespace '{ns}'", user.username);
+                    let msg =
+                        format!("permission denied: '{}' has no role in namespace '{}'", user.username, shown(ns));
                     return self.reply_error(req, ErrorCode::PermissionDenied, &msg);
                 }
                 serde_json::to_value(self.topics.topics_of(ns))
@@ -58,7 +60,7 @@ impl Engine {
                 serde_json::to_value(PermissionInfo { user_type: user.user_type.as_str().to_owned(), namespaces })
             }
             Some(other) => {
-                let msg = format!("unknown query type '{other}': use namespaces, topics or permission");
+                let msg = format!("unknown query type '{}': use namespaces, topics or permission", shown(other));
                 return self.reply_error(req, ErrorCode::QueryError, &msg);
             }
             None => return self.reply_error(req, ErrorCode::QueryError, "QUERY payload needs a \"type\""),
