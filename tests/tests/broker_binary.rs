@@ -115,3 +115,33 @@ fn taken_port_fails_with_one_clear_line() {
     assert_eq!(err.lines().filter(|l| l.contains("pulsemq:")).count(), 1, "{err}");
     assert!(err.contains(&taken) && err.contains("--pub-port"), "says which port and how to change it: {err}");
 }
+
+/// The database and its WAL and shared-memory files hold the JWT secret and
+/// bcrypt hashes: they are the owner's alone, whatever the umask, and the
+/// files of an older installation (mode 0644) are tightened at start.
+#[test]
+fn the_database_files_are_readable_by_the_owner_only() {
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let files = |dir: &std::path::Path| {
+        ["pulsemq.db", "pulsemq.db-wal", "pulsemq.db-shm"].map(|f| dir.join(f)).into_iter().filter(|p| p.exists())
+    };
+    // While the broker runs, the database has its WAL and shared-memory files.
+    let check_running = |b: &BinaryBroker, when: &str| {
+        let mut p = RawPeer::login(b.pub_port, b.sub_port, "admin", &b.admin.token.clone());
+        assert_eq!(p.publish("md", "t", Format::Bytes, b"1").status().as_deref(), Some("PUB_OK"));
+        let found: Vec<_> = files(b.dir.path()).collect();
+        assert!(found.len() == 3, "the database, its WAL and SHM exist {when}: {found:?}");
+        for f in &found {
+            assert_eq!(mode(f), 0o600, "{} {when}", f.display());
+        }
+    };
+    let b = BinaryBroker::start(&TestConfig::default());
+    check_running(&b, "at first start");
+    let dir = b.stop();
+    // An older installation's world-readable database is made private again.
+    for f in files(dir.path()) {
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let b = BinaryBroker::start_in(dir, &TestConfig::default());
+    check_running(&b, "after a restart on a 0644 database");
+}

@@ -74,6 +74,7 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .map_err(|e| crate::Error::io(format!("cannot create database directory {}", dir.display()), e))?;
         }
+        owner_only(db_path)?;
         let options = SqliteConnectOptions::new()
             .filename(db_path)
             .create_if_missing(true)
@@ -130,6 +131,40 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
 pub(crate) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d)
         if d.is_foreign_key_violation() || d.message().contains("FOREIGN KEY constraint failed"))
+}
+
+/// Makes the database and its WAL and shared-memory files readable by the
+/// owner only (issue 21): they hold the JWT secret and the bcrypt hashes, so
+/// with the usual umask any local user could have read them and forged a
+/// super_admin token. The database is created 0600 before SQLite opens it
+/// (SQLite gives `-wal` and `-shm` the database file's mode); files of an
+/// older installation are tightened to 0600, with a warning.
+fn owner_only(db_path: &Path) -> crate::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let fail = |what: &str, p: &Path, e| crate::Error::io(format!("cannot {what} {}", p.display()), e);
+    if !db_path.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(db_path)
+            .map_err(|e| fail("create", db_path, e))?;
+    }
+    let mut files = vec![db_path.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = db_path.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(name.into());
+    }
+    for f in files.iter().filter(|f| f.exists()) {
+        let mode = std::fs::metadata(f).map_err(|e| fail("read", f, e))?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| fail("restrict the permissions of", f, e))?;
+            tracing::warn!("{} was readable by others (mode {:o}): now 0600", f.display(), mode & 0o777);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
