@@ -51,3 +51,38 @@ fn huge_names_cost_no_more_than_their_frame() {
     // The session and the broker carry on.
     assert_eq!(p.sub("md", "a.*").status().as_deref(), Some("SUB_OK"));
 }
+
+/// A client that repeats `SUB {"snapshot": true}` on a subscription it
+/// already has cannot make the broker replay every last value each time:
+/// one repeat per second per session, ERROR 12 for the others, while a new
+/// subscription always gets its snapshot.
+#[test]
+fn repeated_snapshot_subs_are_rate_limited() {
+    let b = BinaryBroker::start(&TestConfig::default());
+    let token = b.admin.token.clone();
+    let mut publ = RawPeer::login(b.pub_port, b.sub_port, "admin", &token);
+    let topics = 500;
+    for i in 0..topics {
+        assert_eq!(publ.publish("md", &format!("t.n{i}"), Format::Bytes, b"v").status().as_deref(), Some("PUB_OK"));
+    }
+    let mut sub = RawPeer::login(b.pub_port, b.sub_port, "admin", &token);
+    let started = std::time::Instant::now();
+    let (mut ok, mut limited) = (0, 0);
+    for _ in 0..20 {
+        let r = sub.call(MsgType::Sub, Format::Bytes, "md", "t.*", br#"{"snapshot":true}"#);
+        match (r.status().as_deref(), r.error_code()) {
+            (Some("SUB_OK"), _) => ok += 1,
+            (_, Some(12)) => limited += 1,
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+    let elapsed = started.elapsed().as_secs() as usize;
+    let replayed = sub.drain_deliveries(Duration::from_millis(700)).len();
+    assert!(ok >= 2 && limited >= 1, "first SUB and one repeat pass, the rest are limited: {ok} ok, {limited} limited");
+    assert!(ok <= 2 + elapsed, "{ok} replays in {elapsed} s");
+    assert_eq!(replayed, ok * topics, "each accepted SUB replayed every topic once");
+    // A new subscription always gets its snapshot, limit or not.
+    let r = sub.call(MsgType::Sub, Format::Bytes, "md", "t.n7", br#"{"snapshot":true}"#);
+    assert_eq!(r.status().as_deref(), Some("SUB_OK"));
+    assert_eq!(sub.drain_deliveries(Duration::from_millis(500)).len(), 1);
+}

@@ -50,7 +50,16 @@ pub struct Session {
     /// confirmed (and the topic sequence its publish got); one cumulative
     /// ACK answers it and every earlier one.
     pub ack_pending: Option<(u32, u64)>,
+    /// When a snapshot was last replayed for a SUB of a subscription the
+    /// session already had (see [`REPEAT_SNAPSHOT_EVERY`]).
+    pub last_repeat_snapshot: Option<Instant>,
 }
+
+/// A repeated `SUB {"snapshot": true}` of an existing subscription replays
+/// the last values again at most this often per session: each replay walks
+/// the namespace's topics on the engine thread (issue 21). A new
+/// subscription always gets its snapshot.
+pub const REPEAT_SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Session {
     pub fn is_slow(&self, now: Instant) -> bool {
@@ -143,6 +152,7 @@ impl SessionTable {
                 delivered_mark: 0,
                 out: Default::default(),
                 ack_pending: None,
+                last_repeat_snapshot: None,
             },
         );
         key

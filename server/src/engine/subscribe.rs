@@ -5,6 +5,7 @@ use pulsemq_shared::payloads::{SubOptions, SUB_OK, UNSUB_OK};
 use pulsemq_shared::{validate_namespace, ErrorCode, Format, Pattern};
 
 use super::delivery::{Body, Outgoing};
+use super::session::REPEAT_SNAPSHOT_EVERY;
 use super::subscriptions::SessionKey;
 use super::{Engine, Request};
 use crate::perms::Role;
@@ -56,7 +57,23 @@ impl Engine {
             return self.reply_error(req, ErrorCode::PermissionDenied, &msg);
         }
         let id = (ns.to_owned(), req.frames.topic.to_owned());
-        if !s.subs.contains_key(&id) {
+        let existed = s.subs.contains_key(&id);
+        if existed && opts.snapshot {
+            let now = std::time::Instant::now();
+            if s.last_repeat_snapshot.is_some_and(|t| now.duration_since(t) < REPEAT_SNAPSHOT_EVERY) {
+                return self.reply_error(
+                    req,
+                    ErrorCode::RateLimited,
+                    "snapshot of an existing subscription: at most one replay per second per session; the \
+                     subscription is in place, SUB with snapshot again later",
+                );
+            }
+            if let Some(s) = self.sessions.get_mut(key) {
+                s.last_repeat_snapshot = Some(now);
+            }
+        }
+        let Some(s) = self.sessions.get(key) else { return };
+        if !existed {
             let max = self.cfg.max_subscriptions_per_conn;
             if s.subs.len() >= max {
                 return self.reply_error(
