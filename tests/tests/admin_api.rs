@@ -597,3 +597,22 @@ async fn a_taken_admin_port_fails_start_up_with_one_line() {
     assert!(env.broker.banner.iter().any(|l| l.contains(&format!("Admin    : http://127.0.0.1:{port}"))));
     env.stop().await;
 }
+
+/// Wrong passwords sent in parallel cannot all be tried: each attempt is
+/// counted before the (slow) bcrypt check, so at most the free failures are
+/// checked and the rest get 429 at once (issue 21).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_are_throttled_like_sequential_ones() {
+    let env = Env::start().await;
+    let wrong = json!({"username": "admin", "password": "wrong-password"});
+    let tries = (0..20).map(|_| env.call(Method::POST, "/login", None, Some(wrong.clone())));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(tries).await.into_iter().map(|r| r.status).collect();
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(checked + refused, 20, "{statuses:?}");
+    assert!(
+        checked <= pulsemq::admin::throttle::FREE_FAILURES as usize,
+        "{checked} guesses were checked: {statuses:?}"
+    );
+    env.stop().await;
+}

@@ -292,7 +292,7 @@ pub async fn login(State(st): State<AdminState>, req: axum::extract::Request) ->
     if username.is_empty() || body.password.is_empty() {
         return Err(ApiError::bad("username and password must not be empty"));
     }
-    if let Err(wait) = st.throttle.check(ip, &username, Instant::now()) {
+    if let Err(wait) = st.throttle.attempt(ip, &username, Instant::now()) {
         audit_failure(&st, ip, &username, "login throttled").await;
         return Err(ApiError::TooManyRequests {
             message: format!("too many failed logins; try again in {wait} s"),
@@ -303,7 +303,7 @@ pub async fn login(State(st): State<AdminState>, req: axum::extract::Request) ->
     let hash = creds.as_ref().and_then(|c| c.password_hash.clone());
     let ok = verify_password(body.password, hash).await?;
     let Some(creds) = creds.filter(|_| ok) else {
-        st.throttle.failure(ip, &username, Instant::now());
+        // Already counted by `attempt`.
         audit_failure(&st, ip, &username, "wrong username or password").await;
         return Err(ApiError::Unauthorized("invalid username or password".into()));
     };
@@ -388,7 +388,7 @@ pub async fn change_password(
     let ApiJson(body) =
         <ApiJson<ChangePasswordRequest> as axum::extract::FromRequest<AdminState>>::from_request(req, &st).await?;
     dto::validate_password(&body.new_password).map_err(ApiError::BadRequest)?;
-    if let Err(wait) = st.throttle.check(ip, &user.username, Instant::now()) {
+    if let Err(wait) = st.throttle.attempt(ip, &user.username, Instant::now()) {
         return Err(ApiError::TooManyRequests {
             message: format!("too many failed attempts; try again in {wait} s"),
             retry_after: wait,
@@ -397,10 +397,11 @@ pub async fn change_password(
     let creds =
         users::credentials_by_id(&st.store, user.id).await?.ok_or_else(|| ApiError::not_found("user", user.id))?;
     if !verify_password(body.old_password, creds.password_hash).await? {
-        st.throttle.failure(ip, &user.username, Instant::now());
+        // Already counted by `attempt`.
         audit_failure(&st, ip, &user.username, "password change with a wrong old password").await;
         return Err(ApiError::Unauthorized("old password is wrong".into()));
     }
+    st.throttle.success(ip, &user.username);
     let hash = hash_password(body.new_password).await?;
     users::set_password_hash(&st.store, user.id, Some(&hash)).await?;
     st.audit(NewAudit {

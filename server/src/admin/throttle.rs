@@ -49,9 +49,34 @@ impl LoginThrottle {
         }
     }
 
+    /// Starts a password check: `Err(seconds to wait)` while blocked, else
+    /// the attempt is counted as a failure *before* the (slow) password
+    /// check runs, under the same lock as the block test — so N guesses sent
+    /// in parallel cannot all pass the test before any is recorded (issue
+    /// 21). A correct password then clears the record ([`Self::success`]).
+    pub fn attempt(&self, ip: Option<IpAddr>, username: &str, now: Instant) -> Result<(), u64> {
+        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(until) = records.get(&key(ip, username)).and_then(|r| r.blocked_until) {
+            if until > now {
+                return Err((until - now).as_secs().max(1));
+            }
+        }
+        Self::record_failure(&mut records, ip, username, now);
+        Ok(())
+    }
+
     /// Records a failure; returns how long the key is now blocked, if at all.
     pub fn failure(&self, ip: Option<IpAddr>, username: &str, now: Instant) -> Option<Duration> {
         let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        Self::record_failure(&mut records, ip, username, now)
+    }
+
+    fn record_failure(
+        records: &mut HashMap<Key, Record>,
+        ip: Option<IpAddr>,
+        username: &str,
+        now: Instant,
+    ) -> Option<Duration> {
         if records.len() >= MAX_KEYS {
             records.retain(|_, r| now.duration_since(r.last_failure) < FORGET_AFTER);
         }
