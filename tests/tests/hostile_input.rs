@@ -86,3 +86,34 @@ fn repeated_snapshot_subs_are_rate_limited() {
     assert_eq!(r.status().as_deref(), Some("SUB_OK"));
     assert_eq!(sub.drain_deliveries(Duration::from_millis(500)).len(), 1);
 }
+
+/// A failed ATTACH (the token travels on the delivery port too) is audited
+/// and throttled like a failed AUTH: after the free failures from one
+/// address, ERROR 12 instead of another check.
+#[test]
+fn failed_attaches_are_audited_and_throttled() {
+    let b = BinaryBroker::start(&TestConfig::default());
+    let mut p = RawPeer::connect(b.pub_port, b.sub_port);
+    let mut codes = Vec::new();
+    for _ in 0..12 {
+        p.session = Some("00".repeat(16));
+        codes.push(p.attach("0".repeat(32).as_str()).error_code().unwrap());
+    }
+    let free = pulsemq::engine::AUTH_MAX_FAILURES as usize;
+    assert!(codes[..free].iter().all(|&c| c == 11), "{codes:?}");
+    assert!(codes[free..].iter().all(|&c| c == 12), "{codes:?}");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rows = pulsemq_e2e::eventually(Duration::from_secs(5), || {
+        rt.block_on(async {
+            let store = pulsemq::store::Store::open(&b.db_path()).await.ok()?;
+            let filter =
+                pulsemq::store::audit::AuditFilter { op_type: Some("auth_failure".into()), ..Default::default() };
+            let rows = pulsemq::store::audit::query(&store, &filter).await.ok()?;
+            let attach: Vec<_> =
+                rows.into_iter().filter(|r| r.new_value.as_deref().is_some_and(|v| v.starts_with("ATTACH"))).collect();
+            (attach.len() >= free).then_some(attach)
+        })
+    })
+    .expect("failed ATTACHes audited");
+    assert!(rows.iter().all(|r| r.operator.starts_with("127.0.0.1")), "audited with the peer address");
+}

@@ -179,24 +179,45 @@ impl Engine {
 
     fn on_attach(&mut self, rid: &[u8], f: &FrameRefs, peer: &str) {
         let (v, id) = (f.header.version, f.header.request_id);
-        let fail = |e: &mut Engine, msg: &str| e.send_error_on(true, rid, v, id, ErrorCode::AttachFailed, msg);
+        // Failed ATTACHes are throttled and audited like failed AUTHs: the
+        // token travels here too, so this port must not be a free oracle.
+        if let Some(wait) = self.throttle.blocked(peer) {
+            self.totals.auth_throttled += 1;
+            let msg = format!("too many failed authentications from {peer}: retry in {wait} s");
+            return self.send_error_on(true, rid, v, id, ErrorCode::RateLimited, &msg);
+        }
+        let fail = |e: &mut Engine, username: &str, reason: &str, msg: &str| {
+            e.totals.auth_fail += 1;
+            e.throttle.fail(peer);
+            e.emit(StoreEvent::AuthFailure {
+                username: username.chars().take(64).collect(),
+                peer: peer.to_owned(),
+                reason: format!("ATTACH: {reason}"),
+            });
+            e.send_error_on(true, rid, v, id, ErrorCode::AttachFailed, msg)
+        };
         let Ok(ask) = serde_json::from_slice::<AttachRequest>(f.payload) else {
-            return fail(self, "malformed ATTACH payload: expected {\"session\": ..., \"token\": ...}");
+            return fail(
+                self,
+                "",
+                "malformed payload",
+                "malformed ATTACH payload: expected {\"session\": ..., \"token\": ...}",
+            );
         };
         let Some(key) = self.sessions.key_by_id(&ask.session) else {
             return fail(
                 self,
+                "",
+                "unknown session",
                 "unknown session: AUTH on the command port first, then ATTACH with the session it returned",
             );
         };
-        let ok = self
-            .sessions
-            .get(key)
-            .and_then(|s| s.user.token_hash)
-            .is_some_and(|h| tokens::token_matches(&h, &ask.token));
+        let owner = self.sessions.get(key).map(|s| s.user.clone());
+        let ok = owner.as_ref().and_then(|u| u.token_hash).is_some_and(|h| tokens::token_matches(&h, &ask.token));
         if !ok {
-            warn!("ATTACH with a wrong token for session {} from {peer}", ask.session);
-            return fail(self, "ATTACH refused: the token does not belong to this session");
+            let username = owner.map(|u| u.username.clone()).unwrap_or_default();
+            warn!("ATTACH with a wrong token for a session of '{username}' from {peer}");
+            return fail(self, &username, "wrong token", "ATTACH refused: the token does not belong to this session");
         }
         self.sessions.attach(key, rid);
         if let Some(s) = self.sessions.get_mut(key) {

@@ -13,6 +13,8 @@
 
 mod admin_ops;
 mod auth;
+/// Failed AUTHs (and ATTACHes) from one address per minute before ERROR 12.
+pub use auth::MAX_FAILURES as AUTH_MAX_FAILURES;
 mod delivery;
 mod outbox;
 mod publish;
