@@ -19,6 +19,7 @@ use pulsemq::store::{self, Store};
 use pulsemq_shared::{Format, Frames, Header, MsgType};
 use serde_json::Value;
 
+pub mod admin_env;
 pub mod raw;
 pub mod raw6;
 

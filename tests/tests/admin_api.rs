@@ -6,100 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use pulsemq::store::Store;
 use pulsemq_client::{Client, ClientOptions, Format};
-use pulsemq_e2e::{BinaryBroker, TestConfig};
+use pulsemq_e2e::admin_env::Env;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-struct Env {
-    broker: BinaryBroker,
-    /// The broker's own database, opened read-mostly beside it.
-    store: Store,
-    base: String,
-    http: reqwest::Client,
-    /// Every response body seen, scanned for hashes at the end of each test.
-    bodies: std::sync::Mutex<Vec<String>>,
-}
-
-struct Resp {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-impl Env {
-    async fn start() -> Env {
-        let broker = tokio::task::spawn_blocking(|| BinaryBroker::start(&TestConfig::default())).await.unwrap();
-        let store = Store::open(&broker.db_path()).await.expect("open the broker's database");
-        let base = broker.admin_url();
-        Env { broker, store, base, http: reqwest::Client::new(), bodies: Default::default() }
-    }
-
-    fn admin_password(&self) -> String {
-        self.broker.admin.password.clone()
-    }
-
-    async fn raw(&self, req: reqwest::RequestBuilder) -> Resp {
-        let r = req.send().await.expect("HTTP request");
-        let status = r.status();
-        let headers = r.headers().clone();
-        let text = r.text().await.unwrap();
-        self.bodies.lock().unwrap().push(text.clone());
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Resp { status, headers, body }
-    }
-
-    async fn call(&self, method: Method, path: &str, jwt: Option<&str>, body: Option<Value>) -> Resp {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = jwt {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        self.raw(req).await
-    }
-
-    async fn login(&self) -> String {
-        let r = self
-            .call(Method::POST, "/login", None, Some(json!({"username": "admin", "password": self.admin_password()})))
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        r.body["token"].as_str().unwrap().to_owned()
-    }
-
-    async fn client(&self, user: &str, token: &str) -> Client {
-        // Generous: two cores are shared by parallel tests that each start a broker.
-        let opts = ClientOptions::new("127.0.0.1", self.broker.pub_port, self.broker.sub_port, user, token)
-            .connect_timeout(Duration::from_secs(30));
-        Client::connect(opts).await.expect("client connects")
-    }
-
-    /// No response may ever contain a bcrypt hash or a hex SHA-256.
-    fn assert_no_hashes(&self) {
-        for body in self.bodies.lock().unwrap().iter() {
-            assert!(
-                !body.contains("$2a$") && !body.contains("$2b$") && !body.contains("$2y$"),
-                "bcrypt hash in {body}"
-            );
-            let bytes = body.as_bytes();
-            let mut run = 0;
-            for b in bytes {
-                run = if b.is_ascii_hexdigit() { run + 1 } else { 0 };
-                assert!(run < 64, "64-hex string in {body}");
-            }
-        }
-    }
-
-    async fn stop(self) {
-        self.assert_no_hashes();
-        self.store.close().await;
-        let mut broker = self.broker;
-        let status = tokio::task::spawn_blocking(move || broker.signal_and_wait("TERM")).await.unwrap();
-        assert_eq!(status.code(), Some(0), "clean exit after SIGTERM");
-    }
-}
 
 fn has_audit(entries: &Value, op: &str) -> bool {
     entries.as_array().unwrap().iter().any(|e| e["op_type"] == op)
@@ -200,7 +110,7 @@ fn forge(secret: &[u8], claims: Value) -> String {
 async fn forged_expired_and_stale_tokens_are_refused() {
     let env = Env::start().await;
     let now = pulsemq::store::timestamp::now_unix();
-    let claims = |id: i64, name: &str, exp: i64| json!({"user_id": id, "username": name, "user_type": "super_admin", "iat": now, "exp": exp, "jti": "x"});
+    let claims = |id: i64, name: &str, exp: i64| json!({"user_id": id, "username": name, "user_type": "super_admin", "iat": now, "exp": exp, "jti": "x", "gen": 0});
     // The original's hard-coded default secret, and any other key.
     for secret in [&b"pulsemq-secret-key-change-in-production-32bytes!"[..], b"another-key-another-key-another!!"] {
         let forged = forge(secret, claims(1, "admin", now + 3600));

@@ -14,11 +14,16 @@
 //!   cookie must also carry `X-Requested-With`, which a cross-site form
 //!   cannot set: CSRF protection on top of SameSite;
 //! - failed logins are throttled per (IP, username) and audited, and an
-//!   unknown username costs the same bcrypt time as a wrong password.
+//!   unknown username costs the same bcrypt time as a wrong password;
+//! - a token carries its user's login generation (`gen`, kept in the
+//!   database): logout and a password change move it on, which voids every
+//!   console login of that account at once and survives a restart;
+//! - the cookie is `Secure` whenever the request came over HTTPS (a TLS
+//!   terminating proxy says so with `X-Forwarded-Proto: https`), so a
+//!   browser never sends it back over plain HTTP.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, FromRequestParts, State};
@@ -41,7 +46,9 @@ pub const COOKIE: &str = "token";
 /// Header required with cookie authentication on state-changing requests.
 pub const CSRF_HEADER: &str = "x-requested-with";
 
-/// JWT claims: the original's four plus `iat` and `jti` (for logout).
+/// JWT claims: the original's four plus `iat`, `jti` and `gen` (the user's
+/// login generation when it was signed; required, so tokens from before
+/// generations existed are refused and their holders log in again).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub user_id: i64,
@@ -50,6 +57,7 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    pub gen: i64,
 }
 
 /// Signing material and lifetime of admin logins.
@@ -64,8 +72,9 @@ impl AuthKeys {
         AuthKeys { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), expiry_secs }
     }
 
-    /// A signed token for `user`, valid from now for the configured lifetime.
-    pub fn issue(&self, id: i64, username: &str, user_type: UserType) -> crate::Result<Claims> {
+    /// A signed token for `user` at login generation `gen`, valid from now
+    /// for the configured lifetime.
+    pub fn issue(&self, id: i64, username: &str, user_type: UserType, gen: i64) -> crate::Result<Claims> {
         let now = timestamp::now_unix();
         Ok(Claims {
             user_id: id,
@@ -74,6 +83,7 @@ impl AuthKeys {
             iat: now,
             exp: now + self.expiry_secs as i64,
             jti: crate::tokens::new_session_id(),
+            gen,
         })
     }
 
@@ -89,25 +99,6 @@ impl AuthKeys {
         v.leeway = 5;
         v.set_required_spec_claims(&["exp"]);
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &v).map(|d| d.claims)
-    }
-}
-
-/// Tokens ended by logout before their expiry (`jti` → `exp`). In memory:
-/// a restart forgets them, which the cookie being cleared makes harmless
-/// for the console; scripts holding a Bearer token should simply not reuse it.
-#[derive(Default)]
-pub struct RevokedTokens(Mutex<HashMap<String, i64>>);
-
-impl RevokedTokens {
-    pub fn revoke(&self, jti: &str, exp: i64) {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let now = timestamp::now_unix();
-        m.retain(|_, e| *e > now);
-        m.insert(jti.to_owned(), exp);
-    }
-
-    pub fn is_revoked(&self, jti: &str) -> bool {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).contains_key(jti)
     }
 }
 
@@ -197,33 +188,46 @@ impl FromRequestParts<AdminState> for AdminUser {
                 return Err(ApiError::Unauthorized("invalid token".into()));
             }
         };
-        if state.revoked.is_revoked(&claims.jti) {
-            return Err(ApiError::Unauthorized("token was logged out: log in again".into()));
-        }
-        let user = users::get(&state.store, claims.user_id).await?;
-        let reason = match &user {
-            None => Some("user no longer exists"),
-            Some(u) if u.username != claims.username => Some("user was replaced"),
-            Some(u) if !u.is_active => Some("user is deactivated"),
-            Some(u) if !UserType::parse(&u.user_type).is_some_and(is_console_type) => {
-                Some("user may not use the admin console")
+        match session_user(state, claims).await? {
+            Ok(user) => Ok(user),
+            // Logged out or password changed: the normal end of a login, not an attack.
+            Err((_, Refusal::LoggedOut)) => {
+                Err(ApiError::Unauthorized("token was logged out or its password changed: log in again".into()))
             }
-            Some(_) => None,
-        };
-        match (user, reason) {
-            (Some(u), None) => Ok(AdminUser {
-                id: u.id,
-                user_type: UserType::parse(&u.user_type).unwrap_or(UserType::AdminOnly),
-                username: u.username,
-                claims,
-            }),
-            (_, reason) => {
-                let reason = reason.unwrap_or("unknown user");
+            Err((claims, Refusal::Other(reason))) => {
                 audit_failure(state, ip, &claims.username, &format!("token refused: {reason}")).await;
                 Err(ApiError::Unauthorized(format!("token refused: {reason}")))
             }
         }
     }
+}
+
+/// Why a verified token no longer stands for a console user.
+pub enum Refusal {
+    /// The user's login generation moved on (logout, password change).
+    LoggedOut,
+    Other(&'static str),
+}
+
+/// The console user `claims` stand for right now, read from the database:
+/// a deleted, replaced, deactivated or demoted account, or a login voided
+/// by logout or a password change, is refused. Used by every request and
+/// by open SSE streams.
+pub async fn session_user(state: &AdminState, claims: Claims) -> ApiResult<Result<AdminUser, (Claims, Refusal)>> {
+    let user = users::credentials_by_id(&state.store, claims.user_id).await?;
+    let refusal = match &user {
+        None => Refusal::Other("user no longer exists"),
+        Some(u) if u.username != claims.username => Refusal::Other("user was replaced"),
+        Some(u) if u.admin_token_gen != claims.gen => Refusal::LoggedOut,
+        Some(u) if !u.is_active => Refusal::Other("user is deactivated"),
+        Some(u) => match UserType::parse(&u.user_type).filter(|t| is_console_type(*t)) {
+            Some(user_type) => {
+                return Ok(Ok(AdminUser { id: u.id, username: u.username.clone(), user_type, claims }));
+            }
+            None => Refusal::Other("user may not use the admin console"),
+        },
+    };
+    Ok(Err((claims, refusal)))
 }
 
 async fn audit_failure(state: &AdminState, ip: Option<IpAddr>, username: &str, reason: &str) {
@@ -270,8 +274,26 @@ pub async fn hash_password(password: String) -> ApiResult<String> {
         .map_err(|e| ApiError::Internal(crate::Error::Other(format!("cannot hash password: {e}"))))
 }
 
-fn session_cookie(token: &str, max_age: u64) -> HeaderValue {
-    let v = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}");
+/// Whether the browser reached us over HTTPS: directly (a TLS listener
+/// sets the URI scheme) or through a TLS-terminating proxy that says so in
+/// `X-Forwarded-Proto` or `Forwarded`. Trusting the header costs nothing:
+/// a client that lies only makes its own cookie stricter.
+fn over_https(headers: &HeaderMap, uri: &axum::http::Uri) -> bool {
+    let forwarded_proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+    let forwarded = headers
+        .get(header::FORWARDED)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split([';', ',']).any(|kv| kv.trim().eq_ignore_ascii_case("proto=https")));
+    uri.scheme_str() == Some("https") || forwarded_proto || forwarded
+}
+
+fn session_cookie(token: &str, max_age: u64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let v = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}");
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("token=; Path=/; Max-Age=0"))
 }
 
@@ -286,6 +308,7 @@ fn session_cookie(token: &str, max_age: u64) -> HeaderValue {
     ), security(()))]
 pub async fn login(State(st): State<AdminState>, req: axum::extract::Request) -> ApiResult<Response> {
     let ip = peer_ip(req.extensions());
+    let secure = over_https(req.headers(), req.uri());
     let ApiJson(body) =
         <ApiJson<LoginRequest> as axum::extract::FromRequest<AdminState>>::from_request(req, &st).await?;
     let username = body.username.trim().to_owned();
@@ -317,7 +340,7 @@ pub async fn login(State(st): State<AdminState>, req: axum::extract::Request) ->
         audit_failure(&st, ip, &username, "login of an account without console access").await;
         return Err(ApiError::Forbidden("this account may not use the admin console".into()));
     };
-    let claims = st.auth.issue(creds.id, &creds.username, user_type)?;
+    let claims = st.auth.issue(creds.id, &creds.username, user_type, creds.admin_token_gen)?;
     let token = st.auth.sign(&claims)?;
     let operator = ip.map(|i| i.to_string()).unwrap_or_default();
     st.audit(NewAudit {
@@ -335,21 +358,28 @@ pub async fn login(State(st): State<AdminState>, req: axum::extract::Request) ->
         expires_at: claims.exp,
     };
     let mut resp = Json(body).into_response();
-    resp.headers_mut().insert(header::SET_COOKIE, session_cookie(&token, st.auth.expiry_secs));
+    resp.headers_mut().insert(header::SET_COOKIE, session_cookie(&token, st.auth.expiry_secs, secure));
     Ok(resp)
 }
 
 /// `POST /logout`: clears the cookie and ends the presented token.
 #[utoipa::path(post, path = "/logout", tag = "auth",
-    responses((status = 200, description = "Cookie cleared; the presented token no longer works", body = StatusBody)),
+    responses((status = 200, description = "Cookie cleared; every console login of this account (this token and any \
+        other browser or script) no longer works, also after a broker restart", body = StatusBody),
+        (status = 500, description = "The logout could not be stored; the token still works", body = dto::ErrorBody)),
     security(()))]
-pub async fn logout(State(st): State<AdminState>, headers: HeaderMap) -> Response {
+pub async fn logout(State(st): State<AdminState>, headers: HeaderMap, uri: axum::http::Uri) -> ApiResult<Response> {
     let token = match presented_token(&headers) {
         Ok(Some(Presented::Bearer(t) | Presented::Cookie(t))) => Some(t),
         _ => None,
     };
-    if let Some(claims) = token.and_then(|t| st.auth.verify(t).ok()) {
-        st.revoked.revoke(&claims.jti, claims.exp);
+    let current = match token.and_then(|t| st.auth.verify(t).ok()) {
+        Some(claims) => session_user(&st, claims).await?.ok(),
+        None => None,
+    };
+    if let Some(user) = current {
+        users::end_admin_logins(&st.store, user.id).await?;
+        let claims = user.claims;
         st.audit(NewAudit {
             op_type: "logout",
             target_type: "admin_user",
@@ -360,8 +390,8 @@ pub async fn logout(State(st): State<AdminState>, headers: HeaderMap) -> Respons
         .await;
     }
     let mut resp = Json(StatusBody::new("logged_out")).into_response();
-    resp.headers_mut().insert(header::SET_COOKIE, session_cookie("", 0));
-    resp
+    resp.headers_mut().insert(header::SET_COOKIE, session_cookie("", 0, over_https(&headers, &uri)));
+    Ok(resp)
 }
 
 /// `GET /api/me`: who is logged in (the console calls it after a reload).
@@ -372,9 +402,12 @@ pub async fn me(user: AdminUser) -> Json<SessionUser> {
 }
 
 /// `PUT /api/me/password`: change one's own password (old one required).
+/// Every other login of the account ends; this one goes on with the fresh
+/// cookie of the answer (a script using a Bearer token logs in again).
 #[utoipa::path(put, path = "/api/me/password", tag = "auth", request_body = ChangePasswordRequest,
     responses(
-        (status = 200, body = StatusBody),
+        (status = 200, description = "Changed; every earlier token of this account is void, the new cookie is set",
+         body = StatusBody),
         (status = 400, description = "New password too short or too long", body = dto::ErrorBody),
         (status = 401, description = "Old password wrong", body = dto::ErrorBody),
         (status = 429, body = dto::ErrorBody),
@@ -383,8 +416,9 @@ pub async fn change_password(
     State(st): State<AdminState>,
     user: AdminUser,
     req: axum::extract::Request,
-) -> ApiResult<Json<StatusBody>> {
+) -> ApiResult<Response> {
     let ip = peer_ip(req.extensions());
+    let secure = over_https(req.headers(), req.uri());
     let ApiJson(body) =
         <ApiJson<ChangePasswordRequest> as axum::extract::FromRequest<AdminState>>::from_request(req, &st).await?;
     dto::validate_password(&body.new_password).map_err(ApiError::BadRequest)?;
@@ -403,7 +437,9 @@ pub async fn change_password(
     }
     st.throttle.success(ip, &user.username);
     let hash = hash_password(body.new_password).await?;
-    users::set_password_hash(&st.store, user.id, Some(&hash)).await?;
+    let gen = users::set_password_hash(&st.store, user.id, Some(&hash))
+        .await?
+        .ok_or_else(|| ApiError::not_found("user", user.id))?;
     st.audit(NewAudit {
         op_type: "change_password",
         target_type: "user",
@@ -412,7 +448,10 @@ pub async fn change_password(
         ..Default::default()
     })
     .await;
-    Ok(Json(StatusBody::new("updated")))
+    let claims = st.auth.issue(user.id, &user.username, user.user_type, gen)?;
+    let mut resp = Json(StatusBody::new("updated")).into_response();
+    resp.headers_mut().insert(header::SET_COOKIE, session_cookie(&st.auth.sign(&claims)?, st.auth.expiry_secs, secure));
+    Ok(resp)
 }
 
 #[cfg(test)]
@@ -422,7 +461,7 @@ mod tests {
     #[test]
     fn tokens_roundtrip_and_reject_other_keys_and_expiry() {
         let keys = AuthKeys::new(b"0123456789abcdef0123456789abcdef", 3600);
-        let c = keys.issue(7, "root", UserType::SuperAdmin).unwrap();
+        let c = keys.issue(7, "root", UserType::SuperAdmin, 0).unwrap();
         let t = keys.sign(&c).unwrap();
         assert_eq!(keys.verify(&t).unwrap(), c);
 
@@ -448,10 +487,18 @@ mod tests {
     }
 
     #[test]
-    fn revoked_tokens() {
-        let r = RevokedTokens::default();
-        r.revoke("j1", timestamp::now_unix() + 60);
-        assert!(r.is_revoked("j1"));
-        assert!(!r.is_revoked("j2"));
+    fn https_is_recognised_directly_and_behind_a_proxy() {
+        let plain: axum::http::Uri = "/login".parse().unwrap();
+        let mut h = HeaderMap::new();
+        assert!(!over_https(&h, &plain));
+        assert!(over_https(&h, &"https://broker/login".parse().unwrap()));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("HTTPS, http"));
+        assert!(over_https(&h, &plain));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        assert!(!over_https(&h, &plain));
+        h.insert(header::FORWARDED, HeaderValue::from_static("for=1.2.3.4;proto=https"));
+        assert!(over_https(&h, &plain));
+        assert!(session_cookie("t", 60, true).to_str().unwrap().ends_with("; Secure"));
+        assert!(!session_cookie("t", 60, false).to_str().unwrap().contains("Secure"));
     }
 }

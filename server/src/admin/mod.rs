@@ -58,7 +58,6 @@ pub struct Inner {
     pub rates: rates::TopicRates,
     pub auth: auth::AuthKeys,
     pub throttle: throttle::LoginThrottle,
-    pub revoked: auth::RevokedTokens,
     /// Flips to `true` at shutdown so SSE streams end and the server can drain.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -92,7 +91,6 @@ impl AdminState {
             rates,
             auth: auth::AuthKeys::new(secret.as_bytes(), config.auth.jwt_expiry),
             throttle: Default::default(),
-            revoked: Default::default(),
             shutdown,
         })))
     }

@@ -16,7 +16,7 @@ use futures_util::stream::{self, Stream};
 
 use super::auth::AdminUser;
 use super::AdminState;
-use crate::store::{timestamp, users};
+use crate::store::timestamp;
 
 /// How often an open stream re-checks that its login is still valid.
 const RECHECK: Duration = Duration::from_secs(5);
@@ -37,10 +37,13 @@ impl Cursor {
         }
         self.last_check = tokio::time::Instant::now();
         let c = &self.user.claims;
-        if c.exp <= timestamp::now_unix() || self.st.revoked.is_revoked(&c.jti) {
+        if c.exp <= timestamp::now_unix() {
             return false;
         }
-        matches!(users::get(&self.st.store, self.user.id).await, Ok(Some(u)) if u.is_active && u.user_type == self.user.user_type.as_str())
+        matches!(
+            super::auth::session_user(&self.st, c.clone()).await,
+            Ok(Ok(u)) if u.user_type == self.user.user_type
+        )
     }
 
     async fn next_event(mut self) -> Option<(Result<Event, Infallible>, Self)> {

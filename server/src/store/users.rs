@@ -26,6 +26,8 @@ pub struct UserCredentials {
     pub password_hash: Option<String>,
     /// Lowercase hex SHA-256 of the MQ token.
     pub token_hash: Option<String>,
+    /// Generation of console logins: a JWT signed with an older one is void.
+    pub admin_token_gen: i64,
 }
 
 /// What creating a user needs; hashes are computed by the caller.
@@ -127,22 +129,25 @@ pub async fn get_by_name(store: &Store, username: &str) -> crate::Result<Option<
     Ok(sqlx::query_as(select_user_row!("WHERE username = $1")).bind(username).fetch_optional(store.pool()).await?)
 }
 
-/// The hashes of a user, by name (console login).
-pub async fn credentials_by_name(store: &Store, username: &str) -> crate::Result<Option<UserCredentials>> {
-    Ok(sqlx::query_as(
-        "SELECT id, username, user_type, is_active, password_hash, token_hash FROM users WHERE username = $1",
-    )
-    .bind(username)
-    .fetch_optional(store.pool())
-    .await?)
+/// `SELECT` of [`UserCredentials`]' columns, as [`select_user_row`] for rows.
+macro_rules! select_credentials {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, username, user_type, is_active, password_hash, token_hash, admin_token_gen FROM users ",
+            $tail
+        )
+    };
 }
 
-/// The hashes of a user, by id (password change checks the old password).
+/// The hashes of a user, by name (console login).
+pub async fn credentials_by_name(store: &Store, username: &str) -> crate::Result<Option<UserCredentials>> {
+    Ok(sqlx::query_as(select_credentials!("WHERE username = $1")).bind(username).fetch_optional(store.pool()).await?)
+}
+
+/// The hashes of a user, by id (every admin request re-checks its login
+/// with it; a password change checks the old password).
 pub async fn credentials_by_id(store: &Store, id: i64) -> crate::Result<Option<UserCredentials>> {
-    Ok(sqlx::query_as("SELECT id, username, user_type, is_active, password_hash, token_hash FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await?)
+    Ok(sqlx::query_as(select_credentials!("WHERE id = $1")).bind(id).fetch_optional(store.pool()).await?)
 }
 
 /// Users matching `filter`, ordered by id.
@@ -213,10 +218,25 @@ pub async fn set_token_hash(store: &Store, id: i64, hash: Option<&[u8; 32]>) -> 
     Ok(r.rows_affected() > 0)
 }
 
-/// Replaces (or with `None` removes) the bcrypt password hash; `false` if there is no such user.
-pub async fn set_password_hash(store: &Store, id: i64, hash: Option<&str>) -> crate::Result<bool> {
-    let r = sqlx::query("UPDATE users SET password_hash = $1, updated_at = CURRENT_TIMESTAMP WHERE id = $2")
-        .bind(hash)
+/// Replaces (or with `None` removes) the bcrypt password hash and, in the
+/// same statement, voids every console login of the user (a new password
+/// usually means the old one leaked). The new login generation, or `None`
+/// if there is no such user.
+pub async fn set_password_hash(store: &Store, id: i64, hash: Option<&str>) -> crate::Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "UPDATE users SET password_hash = $1, admin_token_gen = admin_token_gen + 1, \
+         updated_at = CURRENT_TIMESTAMP WHERE id = $2 RETURNING admin_token_gen",
+    )
+    .bind(hash)
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?)
+}
+
+/// Voids every console login (admin JWT) of the user: logout. `false` if
+/// there is no such user.
+pub async fn end_admin_logins(store: &Store, id: i64) -> crate::Result<bool> {
+    let r = sqlx::query("UPDATE users SET admin_token_gen = admin_token_gen + 1 WHERE id = $1")
         .bind(id)
         .execute(store.pool())
         .await?;
@@ -333,16 +353,20 @@ mod tests {
         assert!(set_token_hash(&store, id, None).await.unwrap());
         assert!(!get(&store, id).await.unwrap().unwrap().has_token);
 
-        assert!(set_password_hash(&store, id, Some("$2b$04$p")).await.unwrap());
+        // A password change and a logout each move the login generation on.
+        assert_eq!(credentials_by_id(&store, id).await.unwrap().unwrap().admin_token_gen, 0);
+        assert_eq!(set_password_hash(&store, id, Some("$2b$04$p")).await.unwrap(), Some(1));
         assert!(get(&store, id).await.unwrap().unwrap().has_password);
-        assert!(set_password_hash(&store, id, None).await.unwrap());
+        assert!(end_admin_logins(&store, id).await.unwrap());
+        assert_eq!(set_password_hash(&store, id, None).await.unwrap(), Some(3));
         assert!(!get(&store, id).await.unwrap().unwrap().has_password);
 
         let missing = 999;
         assert!(!set_user_type(&store, missing, UserType::MqSuper).await.unwrap());
         assert!(!set_active(&store, missing, true).await.unwrap());
         assert!(!set_token_hash(&store, missing, None).await.unwrap());
-        assert!(!set_password_hash(&store, missing, None).await.unwrap());
+        assert_eq!(set_password_hash(&store, missing, None).await.unwrap(), None);
+        assert!(!end_admin_logins(&store, missing).await.unwrap());
     }
 
     #[tokio::test]
