@@ -3,10 +3,18 @@
 //!
 //! Rules the original lacked: no hash ever leaves the broker (the store's
 //! public row has no hash column at all); console accounts (`super_admin`,
-//! `admin_only`) are created with a password given in the request and may
-//! only be managed by a `super_admin`; the last active `super_admin` cannot
-//! be deleted, deactivated or demoted; every change reaches the engine before
-//! the reply (a deactivated or deleted user's sessions are already closed).
+//! `admin_only`) are created with a password given in the request; the last
+//! active `super_admin` cannot be deleted, deactivated or demoted; every
+//! change reaches the engine before the reply (a deactivated or deleted
+//! user's sessions are already closed).
+//!
+//! Who may manage whom: an `admin_only` operator hands out MQ access
+//! namespace by namespace, so it may create, change, delete and reset the
+//! token of `mq_normal` accounts, whose reach is bounded by the namespace
+//! permissions it also manages. Every account that is, or would become,
+//! anything else (`mq_super`: every namespace; `admin_only`, `super_admin`:
+//! the console) is managed by a `super_admin` only. Otherwise an `admin_only`
+//! could mint itself an `mq_super` token and read everything.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -33,6 +41,15 @@ fn parse_type(s: &str) -> ApiResult<UserType> {
 
 fn is_console(t: UserType) -> bool {
     matches!(t, UserType::SuperAdmin | UserType::AdminOnly)
+}
+
+/// 403 unless `user` may manage accounts of every type in `types` (the
+/// account's type before and after the change): see the module comment.
+fn may_manage(user: &AdminUser, types: &[UserType], what: &str) -> ApiResult<()> {
+    match types.iter().find(|t| **t != UserType::MqNormal) {
+        Some(t) => user.require_super_admin(&format!("{what} {} accounts", t.as_str())),
+        None => Ok(()),
+    }
 }
 
 /// Accounts that may open MQ sessions, and therefore get a token.
@@ -97,7 +114,7 @@ pub async fn get_one(State(st): State<AdminState>, _u: AdminUser, ApiPath(id): A
     responses(
         (status = 201, description = "Created; `token` is shown only here", body = CreatedUser),
         (status = 400, description = "Invalid username, type or password", body = ErrorBody),
-        (status = 403, description = "Only a super_admin may create console accounts", body = ErrorBody),
+        (status = 403, description = "Only a super_admin may create accounts other than mq_normal", body = ErrorBody),
         (status = 409, description = "Username taken", body = ErrorBody),
     ))]
 pub async fn create(
@@ -107,9 +124,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<CreatedUser>)> {
     dto::validate_username(&body.username).map_err(ApiError::BadRequest)?;
     let user_type = parse_type(body.user_type.as_deref().unwrap_or("mq_normal"))?;
-    if is_console(user_type) {
-        user.require_super_admin("create console accounts")?;
-    }
+    may_manage(&user, &[user_type], "create")?;
     let password_hash = match (is_console(user_type), body.password) {
         (true, Some(pw)) => {
             dto::validate_password(&pw).map_err(ApiError::BadRequest)?;
@@ -177,9 +192,7 @@ pub async fn update(
     }
     let new_type = body.user_type.as_deref().map(parse_type).transpose()?;
     let (old, old_type) = existing(&st, id).await?;
-    if is_console(old_type) || new_type.is_some_and(is_console) {
-        user.require_super_admin("change console accounts")?;
-    }
+    may_manage(&user, &[old_type, new_type.unwrap_or(old_type)], "change")?;
     let demoted = new_type.is_some_and(|t| t != UserType::SuperAdmin);
     if demoted || body.is_active == Some(false) {
         keep_one_super_admin(&st, &old, old_type, "demote or deactivate").await?;
@@ -218,9 +231,7 @@ pub async fn delete(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<StatusBody>> {
     let (old, old_type) = existing(&st, id).await?;
-    if is_console(old_type) {
-        user.require_super_admin("delete console accounts")?;
-    }
+    may_manage(&user, &[old_type], "delete")?;
     keep_one_super_admin(&st, &old, old_type, "delete").await?;
     users::delete(&st.store, id).await?.ok_or_else(|| ApiError::not_found("user", id))?;
     // The engine ends the sessions of users missing from the new snapshot.
@@ -253,9 +264,7 @@ pub async fn reset_token(
     if !has_mq_access(t) {
         return Err(ApiError::bad("admin_only accounts cannot use MQ and have no token"));
     }
-    if is_console(t) {
-        user.require_super_admin("reset the token of a super_admin")?;
-    }
+    may_manage(&user, &[t], "reset the token of")?;
     let token = tokens::new_token();
     if !users::set_token_hash(&st.store, id, Some(&tokens::hash_token(&token))).await? {
         return Err(ApiError::not_found("user", id));
