@@ -143,13 +143,22 @@ pub struct MonitoringConfig {
     pub stats_retention_minutes: u64,
     /// Days of per-hour statistics kept.
     pub stats_retention_hours: u64,
-    /// Seconds between two runs of the statistics clean-up.
+    /// Seconds between two runs of the statistics (and audit) clean-up.
     pub cleanup_interval_sec: u64,
+    /// Days of audit log kept; 0 keeps it forever. The log is bounded per
+    /// minute too ([`crate::store::failure_audit`]), so what an outsider
+    /// can make it hold is capped either way.
+    pub audit_retention_days: u64,
 }
 
 impl Default for MonitoringConfig {
     fn default() -> Self {
-        MonitoringConfig { stats_retention_minutes: 7, stats_retention_hours: 30, cleanup_interval_sec: 300 }
+        MonitoringConfig {
+            stats_retention_minutes: 7,
+            stats_retention_hours: 30,
+            cleanup_interval_sec: 300,
+            audit_retention_days: 90,
+        }
     }
 }
 
@@ -317,6 +326,12 @@ impl Config {
         }
         if self.monitoring.stats_retention_minutes == 0 || self.monitoring.stats_retention_hours == 0 {
             return bad("monitoring.stats_retention_*", "must be at least 1 day");
+        }
+        if self.monitoring.audit_retention_days > 36_500 {
+            return bad(
+                "monitoring.audit_retention_days",
+                "must be at most 36500 (100 years); 0 keeps the log forever",
+            );
         }
         Ok(())
     }

@@ -148,6 +148,14 @@ fn spawn_stats_cleanup(store: Store, config: &Config) -> JoinHandle<()> {
             if let Err(e) = store::stats::delete_older_than(&store, minute_cut, hour_cut).await {
                 warn!("statistics clean-up failed: {e}");
             }
+            if m.audit_retention_days > 0 {
+                let cutoff = now - (m.audit_retention_days * 86_400) as i64;
+                match store::audit::delete_older_than(&store, cutoff).await {
+                    Ok(0) => {}
+                    Ok(n) => info!("audit clean-up: {n} entries older than {} days deleted", m.audit_retention_days),
+                    Err(e) => warn!("audit clean-up failed: {e}"),
+                }
+            }
         }
     })
 }

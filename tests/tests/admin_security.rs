@@ -336,3 +336,53 @@ async fn role_by_route_table() {
     assert!(missing.is_empty(), "routes without a row in the role table: {missing:?}");
     env.stop().await;
 }
+
+/// Before: every refused login wrote a row with the whole username (up to
+/// the body limit), without end. Now one address adds at most 10 failure
+/// rows a minute, names are cut, and the log is trimmed to
+/// `monitoring.audit_retention_days` (90 by default; the clean-up runs at
+/// start-up and then every `cleanup_interval_sec`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_rows_are_capped_cut_and_expire() {
+    let env = Env::start().await;
+    let long = "u".repeat(60_000);
+    let mut answers = Vec::new();
+    for _ in 0..40 {
+        let r =
+            env.call(Method::POST, "/login", None, Some(json!({"username": long, "password": "wrong-password"}))).await;
+        answers.push(r.status.as_u16());
+        let r = env.call(Method::GET, "/api/namespaces", Some("not-a-jwt"), None).await;
+        answers.push(r.status.as_u16());
+    }
+    assert!(answers.iter().all(|s| [401, 429].contains(s)), "{answers:?}");
+    let filter = pulsemq::store::audit::AuditFilter { op_type: Some("auth_failure".into()), ..Default::default() };
+    let rows = pulsemq::store::audit::query(&env.store, &filter).await.unwrap();
+    assert_eq!(rows.len(), 10, "80 failures from one address, 10 rows a minute");
+    assert!(rows.iter().all(|r| r.target.len() < 100), "{:?}", rows[0].target);
+
+    // A successful login still works and is audited as usual.
+    let jwt = env.login().await;
+    assert_eq!(me(&env, &jwt).await, StatusCode::OK);
+
+    // Rows older than the retention go at the next start; recent ones stay.
+    sqlx::query(
+        "INSERT INTO audit_log (op_type, target_type, operator, target, created_at) \
+         VALUES ('grant', 'namespace_permission', 'admin', 'ancient', '2001-01-01 00:00:00')",
+    )
+    .execute(env.store.pool())
+    .await
+    .unwrap();
+    let env = env.restart().await;
+    let all = pulsemq::store::audit::AuditFilter::default();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = pulsemq::store::audit::query(&env.store, &all).await.unwrap();
+        if !rows.iter().any(|r| r.target == "ancient") {
+            assert!(rows.iter().filter(|r| r.op_type == "auth_failure").count() >= 10, "recent rows are kept");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the 2001 row is still there 10 s after start-up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    env.stop().await;
+}

@@ -230,18 +230,21 @@ pub async fn session_user(state: &AdminState, claims: Claims) -> ApiResult<Resul
     Ok(Err((claims, refusal)))
 }
 
+/// Audits a refused login or token; the store caps and cuts these rows
+/// ([`crate::store::failure_audit`]), since anyone can cause them.
 async fn audit_failure(state: &AdminState, ip: Option<IpAddr>, username: &str, reason: &str) {
     let operator = ip.map(|i| i.to_string()).unwrap_or_else(|| "unknown".into());
-    state
-        .audit(NewAudit {
-            op_type: "auth_failure",
-            target_type: "admin_user",
-            operator: &operator,
-            target: username,
-            new_value: Some(reason),
-            ..Default::default()
-        })
-        .await;
+    let entry = NewAudit {
+        op_type: "auth_failure",
+        target_type: "admin_user",
+        operator: &operator,
+        target: username,
+        new_value: Some(reason),
+        ..Default::default()
+    };
+    if let Err(e) = crate::store::audit::insert_failure(&state.store, &entry).await {
+        tracing::error!(operator, "cannot write auth_failure audit entry: {e}");
+    }
 }
 
 /// A bcrypt hash of nothing anyone knows, verified against when the

@@ -4,6 +4,7 @@
 
 use sqlx::SqliteConnection;
 
+use super::failure_audit::{reason_with, Admission, FailureLimiter};
 use super::timestamp::format_unix;
 use super::Store;
 
@@ -58,6 +59,49 @@ pub async fn insert_in(conn: &mut SqliteConnection, e: &NewAudit<'_>) -> Result<
     .fetch_one(conn)
     .await?;
     Ok(id)
+}
+
+/// Inserts an `auth_failure`-like entry if the store's
+/// [`FailureLimiter`](super::failure_audit::FailureLimiter) admits it, with
+/// the target name and reason cut; `e.operator` is the peer address the
+/// limit applies to. Returns whether a row was written.
+pub async fn insert_failure_in(
+    conn: &mut SqliteConnection,
+    limiter: &FailureLimiter,
+    e: &NewAudit<'_>,
+) -> Result<bool, sqlx::Error> {
+    let Admission::Write { left_out } = limiter.admit(e.operator, std::time::Instant::now()) else {
+        return Ok(false);
+    };
+    let target = pulsemq_shared::names::shown(e.target);
+    let reason = reason_with(e.new_value.unwrap_or(""), left_out);
+    insert_in(conn, &NewAudit { target: &target, new_value: Some(&reason), ..*e }).await?;
+    Ok(true)
+}
+
+/// [`insert_failure_in`] on a pooled connection.
+pub async fn insert_failure(store: &Store, e: &NewAudit<'_>) -> crate::Result<bool> {
+    let mut conn = store.pool().acquire().await?;
+    Ok(insert_failure_in(&mut conn, store.failure_limiter(), e).await?)
+}
+
+/// Rows older than `cutoff` (Unix seconds) are deleted, in slices so that
+/// the write lock is never held long; returns how many went.
+pub async fn delete_older_than(store: &Store, cutoff: i64) -> crate::Result<u64> {
+    let mut deleted = 0;
+    loop {
+        let done = sqlx::query(
+            "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE created_at < $1 LIMIT 10000)",
+        )
+        .bind(format_unix(cutoff))
+        .execute(store.pool())
+        .await?
+        .rows_affected();
+        deleted += done;
+        if done < 10_000 {
+            return Ok(deleted);
+        }
+    }
 }
 
 /// Inserts one entry; returns its id.
@@ -118,6 +162,44 @@ mod tests {
             namespace: ns,
             ..Default::default()
         }
+    }
+
+    #[tokio::test]
+    async fn failures_are_capped_per_source_and_cut() {
+        let store = Store::open_memory().await.unwrap();
+        let long = "m".repeat(65_536);
+        let e = NewAudit {
+            op_type: "auth_failure",
+            operator: "10.0.0.9",
+            target: &long,
+            new_value: Some("bad"),
+            ..entry("", "", "", None)
+        };
+        let mut written = 0;
+        for _ in 0..50 {
+            written += insert_failure(&store, &e).await.unwrap() as usize;
+        }
+        assert_eq!(written, crate::store::failure_audit::PER_SOURCE_PER_MINUTE as usize);
+        let rows = query(&store, &AuditFilter::default()).await.unwrap();
+        assert_eq!(rows.len(), written);
+        assert!(rows.iter().all(|r| r.target.len() < 100 && r.target.contains("65536 bytes")), "{:?}", rows[0].target);
+        // The next admitted row (another address) says what was left out.
+        assert!(insert_failure(&store, &NewAudit { operator: "10.0.0.10", ..e }).await.unwrap());
+        let last = &query(&store, &AuditFilter::default()).await.unwrap()[0];
+        assert!(last.new_value.as_deref().unwrap().contains("+40 earlier failures"), "{last:?}");
+    }
+
+    #[tokio::test]
+    async fn delete_older_than_keeps_recent_rows() {
+        let store = Store::open_memory().await.unwrap();
+        insert(&store, &entry("grant", "admin", "alice", None)).await.unwrap();
+        sqlx::query("INSERT INTO audit_log (op_type, target_type, operator, target, created_at) VALUES ('grant', 'x', 'a', 'old', '2020-01-01 00:00:00')")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(delete_older_than(&store, now_unix() - 86_400).await.unwrap(), 1);
+        let rows = query(&store, &AuditFilter::default()).await.unwrap();
+        assert_eq!(rows.iter().map(|r| r.target.as_str()).collect::<Vec<_>>(), ["alice"]);
     }
 
     #[tokio::test]

@@ -23,6 +23,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub mod audit;
+pub mod failure_audit;
 pub mod namespaces;
 pub mod permissions;
 pub mod perms;
@@ -44,6 +45,9 @@ const MAX_CONNECTIONS: u32 = 4;
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Shared by every clone, so that the admin API and the store writer
+    /// draw on one allowance of failure rows.
+    failures: std::sync::Arc<failure_audit::FailureLimiter>,
 }
 
 /// Outcome of an insert that may hit a uniqueness constraint.
@@ -105,13 +109,18 @@ impl Store {
 
     async fn migrated(pool: SqlitePool) -> crate::Result<Store> {
         sqlx::migrate!("../migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store { pool, failures: Default::default() })
     }
 
     /// The underlying pool, for callers that need a transaction across
     /// several of this module's functions.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// How many auth-failure rows the audit log still takes this minute.
+    pub fn failure_limiter(&self) -> &failure_audit::FailureLimiter {
+        &self.failures
     }
 
     /// Closes every connection; pending writes finish first.

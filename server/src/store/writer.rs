@@ -135,7 +135,7 @@ async fn write_batch(store: &Store, batch: &[StoreEvent]) -> Result<(), sqlx::Er
                     old_value: None,
                     new_value: Some(reason),
                 };
-                audit::insert_in(&mut tx, &entry).await?;
+                audit::insert_failure_in(&mut tx, store.failure_limiter(), &entry).await?;
             }
         }
     }
