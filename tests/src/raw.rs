@@ -60,16 +60,22 @@ impl RawPeer {
     }
 
     pub fn connect_with_ids(pub_port: u16, sub_port: u16, cmd_rid: &[u8], del_rid: &[u8]) -> RawPeer {
+        Self::connect_from("127.0.0.1", pub_port, sub_port, cmd_rid, del_rid)
+    }
+
+    /// Connects from the loopback address `source` (any of 127.0.0.0/8 on
+    /// Linux), so a test can play a second machine.
+    pub fn connect_from(source: &str, pub_port: u16, sub_port: u16, cmd_rid: &[u8], del_rid: &[u8]) -> RawPeer {
         let ctx = zmq::Context::new();
         let cmd = ctx.socket(zmq::DEALER).unwrap();
         cmd.set_identity(cmd_rid).unwrap();
         cmd.set_linger(0).unwrap();
-        cmd.connect(&format!("tcp://127.0.0.1:{pub_port}")).unwrap();
+        cmd.connect(&format!("tcp://{source}:0;127.0.0.1:{pub_port}")).unwrap();
         let del = ctx.socket(zmq::DEALER).unwrap();
         del.set_identity(del_rid).unwrap();
         del.set_linger(0).unwrap();
         del.set_rcvhwm(0).unwrap();
-        del.connect(&format!("tcp://127.0.0.1:{sub_port}")).unwrap();
+        del.connect(&format!("tcp://{source}:0;127.0.0.1:{sub_port}")).unwrap();
         RawPeer { _ctx: ctx, cmd, del, next_id: 1, session: None }
     }
 

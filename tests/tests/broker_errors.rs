@@ -210,6 +210,75 @@ fn protocol_4_requests_get_original_reply_shapes() {
     assert!(p.recv(Duration::from_millis(300)).is_none());
 }
 
+/// Issue 21 §14. The original client sets no routing id, so libzmq gives
+/// it `00` + a 4-byte counter that grows by one per connection: shown here
+/// on a plain ROUTER. Anyone can set such an id on a DEALER, so a session
+/// keyed by it alone could be taken over from another machine for its
+/// 10-minute life. The broker binds such sessions to the address that
+/// authenticated them; client-chosen (random 16-byte) ids are unaffected.
+#[test]
+fn sessions_under_libzmq_assigned_ids_are_bound_to_their_address() {
+    let ctx = zmq::Context::new();
+    let router = ctx.socket(zmq::ROUTER).unwrap();
+    router.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = router.get_last_endpoint().unwrap().unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let d = ctx.socket(zmq::DEALER).unwrap();
+        d.connect(&endpoint).unwrap();
+        d.send("hi", 0).unwrap();
+        ids.push(router.recv_multipart(0).unwrap().remove(0));
+    }
+    assert!(ids.iter().all(|id| id.len() == 5 && id[0] == 0), "{ids:?}");
+    let n = |id: &[u8]| u32::from_be_bytes([id[1], id[2], id[3], id[4]]);
+    assert_eq!(n(&ids[1]), n(&ids[0]).wrapping_add(1), "sequential, hence guessable from a neighbour");
+
+    let b = InProcBroker::start(&TestConfig::default());
+    b.namespace("md");
+    let libzmq_id = [0u8, 0x6b, 0x8b, 0x45, 0x67];
+    let mut watcher = RawPeer::login(b.pub_port, b.sub_port, "admin", &b.admin.token);
+    watcher.sub("md", ">");
+    let v4 = |t: MsgType, ns: &str, topic: &str, payload: &[u8]| {
+        let mut f = request(t, Format::String, 0, 0, ns, topic, payload);
+        f[0][0] = 4;
+        f
+    };
+    let owner = RawPeer::connect_with_ids(b.pub_port, b.sub_port, &libzmq_id, b"owner-delivery");
+    let auth = format!(r#"{{"username": "admin", "token": "{}"}}"#, b.admin.token);
+    owner.send_raw(&v4(MsgType::Auth, "", "", auth.as_bytes()));
+    assert!(owner.recv(Duration::from_secs(2)).unwrap().status().is_some());
+    owner.send_raw(&v4(MsgType::Pub, "md", "t", b"1"));
+    assert_eq!(owner.recv(Duration::from_secs(2)).unwrap().status().as_deref(), Some("PUB_OK"));
+    drop(owner);
+    std::thread::sleep(Duration::from_millis(200));
+
+    // The same id from another machine (127.0.0.2) gets nothing.
+    let thief = RawPeer::connect_from("127.0.0.2", b.pub_port, b.sub_port, &libzmq_id, b"thief-delivery");
+    for (t, ns, topic, payload) in
+        [(MsgType::Pub, "md", "t", &b"2"[..]), (MsgType::Query, "", "", br#"{"type": "namespaces"}"#)]
+    {
+        thief.send_raw(&v4(t, ns, topic, payload));
+        let r = thief.recv(Duration::from_secs(2)).expect("an answer");
+        assert_eq!(code(&r), 2, "{t:?} under a stolen libzmq id");
+    }
+    let first = watcher.recv_delivery(Duration::from_secs(2)).expect("the owner's publish");
+    assert_eq!(first.frames[4], b"1");
+    assert!(watcher.recv_delivery(Duration::from_millis(300)).is_none(), "the thief published nothing");
+    drop(thief);
+    std::thread::sleep(Duration::from_millis(200));
+
+    // A client-chosen id is not checked against the address: the SDKs
+    // reconnect under the same random id, and it is as secret as a token.
+    let mut random = RawPeer::connect(b.pub_port, b.sub_port);
+    assert_eq!(random.auth("admin", &b.admin.token).status().as_deref(), Some("AUTH_OK"));
+    // The owner's own address still reaches its session (a new TCP
+    // connection of the same host, e.g. after a reconnect).
+    let again = RawPeer::connect_with_ids(b.pub_port, b.sub_port, &libzmq_id, b"owner-delivery-2");
+    again.send_raw(&v4(MsgType::Pub, "md", "t", b"3"));
+    assert_eq!(again.recv(Duration::from_secs(2)).unwrap().status().as_deref(), Some("PUB_OK"));
+    assert_eq!(watcher.recv_delivery(Duration::from_secs(2)).expect("delivered").frames[4], b"3");
+}
+
 /// A peer hammering the broker with garbage and oversized messages does
 /// not slow down or disconnect a normal publisher/subscriber pair.
 #[test]

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use pulsemq_shared::header::LEGACY_VERSION;
+use pulsemq_shared::header::{Header, LEGACY_VERSION};
 use pulsemq_shared::payloads::{AttachRequest, AuthRequest, ATTACH_OK, AUTH_OK};
-use pulsemq_shared::{ErrorCode, FrameRefs, MsgType};
+use pulsemq_shared::{v6, ErrorCode, FrameRefs, MsgType};
 use tracing::{info, warn};
 
 use super::{wire, Engine, Request};
@@ -114,6 +114,35 @@ impl Engine {
             )
         };
         self.reply_ack(req, AUTH_OK, Some(&extra));
+    }
+
+    /// A session whose routing id libzmq assigned ([`wire::assigned_by_libzmq`])
+    /// is bound to the address that authenticated it as well: a request
+    /// under that id from any other address is refused with ERROR 2 (and
+    /// logged), as if the id were unknown. Client-chosen ids (both SDKs: 16
+    /// random bytes) are secret enough on their own and skip this check, so
+    /// the hot path reads no peer address for them.
+    pub(super) fn foreign_claim(&mut self, parts: &mut [zmq::Message]) -> bool {
+        if !wire::assigned_by_libzmq(&parts[0]) {
+            return false;
+        }
+        let Some(owner) = self.sessions.key_by_cmd(&parts[0]).and_then(|k| self.sessions.get(k)) else {
+            return false;
+        };
+        let from = parts[1].gets("Peer-Address").unwrap_or("").to_owned();
+        if owner.peer == from {
+            return false;
+        }
+        warn!(
+            "refused a request from {from} under the routing id of '{}' (authenticated from {}): the id is libzmq's, \
+             so the session is bound to its address",
+            owner.user.username, owner.peer
+        );
+        let frame: &[u8] = &parts[1];
+        let version = Header::peek_version(frame);
+        let id = if version == v6::VERSION { v6::peek_request_id(frame) } else { Header::peek_request_id(frame) };
+        self.reply_error_raw(&parts[0], version, id, ErrorCode::NotAuthenticated, "not authenticated: send AUTH first");
+        true
     }
 
     fn auth_rejected(&mut self, req: &Request, username: &str, reason: &str) {

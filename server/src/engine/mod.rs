@@ -252,6 +252,9 @@ impl Engine {
         if n < 2 {
             return; // a bare routing id cannot be answered
         }
+        if self.foreign_claim(parts) {
+            return;
+        }
         if parts[1].first() == Some(&v6::VERSION) {
             return self.on_command_v6(parts, n);
         }

@@ -270,3 +270,25 @@ mod tests {
         }
     }
 }
+
+/// Whether a routing id is one libzmq made up: a ROUTER gives a peer that
+/// sets none `00` followed by a 4-byte counter that grows by one per
+/// connection (the original Python client, and any hand-written client
+/// that skips `ZMQ_ROUTING_ID`). Such an id is not a secret: anyone who
+/// learns or guesses one can set it on a DEALER of their own.
+pub fn assigned_by_libzmq(rid: &[u8]) -> bool {
+    rid.len() == 5 && rid[0] == 0
+}
+
+#[cfg(test)]
+mod routing_id_tests {
+    use super::assigned_by_libzmq;
+
+    #[test]
+    fn libzmq_ids_are_five_bytes_from_zero() {
+        assert!(assigned_by_libzmq(&[0, 0x6b, 0x8b, 0x45, 0x67]));
+        assert!(!assigned_by_libzmq(&[0x80; 16]));
+        assert!(!assigned_by_libzmq(&[1, 2, 3, 4, 5]));
+        assert!(!assigned_by_libzmq(&[0, 1, 2, 3]));
+    }
+}
