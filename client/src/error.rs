@@ -53,6 +53,10 @@ pub enum ClientError {
     /// The broker throttles this peer (code 12), e.g. after repeated auth failures.
     #[error("rate limited: {0}")]
     RateLimited(String),
+    /// A publish would create a topic beyond the namespace's or the user's
+    /// topic limit (code 13); publishing to existing topics still works.
+    #[error("topic limit reached: {0}")]
+    TopicLimit(String),
     /// Any other broker error code (unknown type, malformed, query error, internal, …).
     #[error("broker error {code}: {message}")]
     Broker {
@@ -98,6 +102,7 @@ impl ClientError {
             Some(ErrorCode::SubscriptionLimit) => ClientError::SubscriptionLimit(msg),
             Some(ErrorCode::AttachFailed) => ClientError::AttachFailed(msg),
             Some(ErrorCode::RateLimited) => ClientError::RateLimited(msg),
+            Some(ErrorCode::TopicLimit) => ClientError::TopicLimit(msg),
             _ => ClientError::Broker { code: body.error_code, message: msg },
         }
     }
@@ -114,6 +119,7 @@ impl ClientError {
             ClientError::SubscriptionLimit(_) => ErrorCode::SubscriptionLimit,
             ClientError::AttachFailed(_) => ErrorCode::AttachFailed,
             ClientError::RateLimited(_) => ErrorCode::RateLimited,
+            ClientError::TopicLimit(_) => ErrorCode::TopicLimit,
             ClientError::Broker { code, .. } => return ErrorCode::from_u8(*code),
             _ => return None,
         })

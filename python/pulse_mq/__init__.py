@@ -30,6 +30,7 @@ from .errors import (
     ServerError,
     SubscriptionLimitError,
     TopicFormatError,
+    TopicLimitError,
 )
 from .message import PulseMessage
 from .protocol import PROTOCOL_VERSION, Compression, Format, Pattern
@@ -45,6 +46,7 @@ __all__ = [
     "PulseMQError", "AuthFailedError", "NotAuthenticatedError", "AttachFailedError",
     "PermissionDeniedError", "TopicFormatError", "PayloadError", "PayloadTooLargeError",
     "PayloadFormatError", "ConnectionLimitError", "SubscriptionLimitError", "RateLimitedError",
+    "TopicLimitError",
     "QueryError", "ProtocolError", "ServerError", "PulseMQTimeoutError", "ConnectionLostError",
     "MissingDependencyError",
 ]

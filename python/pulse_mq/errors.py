@@ -27,6 +27,7 @@ __all__ = [
     "ConnectionLimitError",
     "SubscriptionLimitError",
     "RateLimitedError",
+    "TopicLimitError",
     "QueryError",
     "ProtocolError",
     "ServerError",
@@ -101,6 +102,10 @@ class RateLimitedError(PulseMQError):
     """Too many failed authentications from this address (code 12)."""
 
 
+class TopicLimitError(PulseMQError):
+    """A publish would create a topic beyond the namespace's or the user's topic limit (code 13)."""
+
+
 class QueryError(PulseMQError):
     """QUERY refused (code 10)."""
 
@@ -137,6 +142,7 @@ _BY_CODE = {
     10: QueryError,
     11: AttachFailedError,
     12: RateLimitedError,
+    13: TopicLimitError,
     255: ServerError,
 }
 

@@ -88,11 +88,26 @@ pub struct LimitsConfig {
     /// changes are pushed to the broker immediately; this only catches
     /// changes made to the database behind the broker's back.
     pub cache_refresh_sec: u64,
+    /// Topics one namespace may hold; a publish that would create one more
+    /// gets ERROR 13. Each topic costs a database row, a cached last value
+    /// (up to 64 KiB) and a line in every statistics snapshot, so this is
+    /// what bounds the memory a publisher can make the broker spend. A
+    /// namespace may carry its own limit (`max_topics` in the admin API).
+    pub max_topics_per_namespace: usize,
+    /// Topics one user may create, over all namespaces (0 = no limit):
+    /// bounds an `mq_super` publisher, whose publishes may create namespaces.
+    pub max_topics_per_user: usize,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        LimitsConfig { max_connections_per_user: 10, max_subscriptions_per_conn: 500, cache_refresh_sec: 300 }
+        LimitsConfig {
+            max_connections_per_user: 10,
+            max_subscriptions_per_conn: 500,
+            cache_refresh_sec: 300,
+            max_topics_per_namespace: 100_000,
+            max_topics_per_user: 1_000_000,
+        }
     }
 }
 
@@ -302,6 +317,9 @@ impl Config {
         }
         if self.limits.max_connections_per_user == 0 {
             return bad("limits.max_connections_per_user", "must be at least 1");
+        }
+        if self.limits.max_topics_per_namespace == 0 {
+            return bad("limits.max_topics_per_namespace", "must be at least 1");
         }
         if self.limits.max_subscriptions_per_conn == 0 {
             return bad("limits.max_subscriptions_per_conn", "must be at least 1");

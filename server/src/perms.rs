@@ -107,6 +107,8 @@ pub struct NamespaceEntry {
     pub id: i64,
     pub name: String,
     pub is_active: bool,
+    /// Its own topic limit; `None`: `limits.max_topics_per_namespace`.
+    pub max_topics: Option<usize>,
 }
 
 /// Everything the engine checks a request against; immutable once built.

@@ -133,6 +133,10 @@ pub struct Namespace {
     pub created_by: String,
     pub is_active: bool,
     pub created_at: String,
+    /// This namespace's topic limit; `null`: the broker's
+    /// `limits.max_topics_per_namespace`.
+    #[serde(default)]
+    pub max_topics: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,13 +147,20 @@ pub struct CreateNamespace {
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// Topic limit of this namespace (≥ 1); absent: the broker's default.
+    #[serde(default)]
+    pub max_topics: Option<i64>,
 }
 
+/// At least one field. `max_topics: 0` returns to the broker's default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateNamespace {
-    pub description: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub max_topics: Option<i64>,
 }
 
 // ---------------------------------------------------------------- permissions
@@ -336,6 +347,10 @@ pub struct StatTotals {
     /// the replies) or it was gone.
     #[serde(default)]
     pub replies_dropped: u64,
+    /// Publishes refused because they would have created a topic beyond a
+    /// topic limit (ERROR 13).
+    #[serde(default)]
+    pub topic_limit_hits: u64,
 }
 
 /// The original's `system` block, kept for its scripts (`auth_total`

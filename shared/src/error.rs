@@ -21,12 +21,15 @@ pub enum ErrorCode {
     QueryError = 10,
     AttachFailed = 11,
     RateLimited = 12,
+    /// A new topic would exceed `limits.max_topics_per_namespace` (or the
+    /// namespace's own `max_topics`) or `limits.max_topics_per_user`.
+    TopicLimit = 13,
     Internal = 255,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order (for tables, docs and tests).
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::AuthFailed,
         ErrorCode::NotAuthenticated,
         ErrorCode::PermissionDenied,
@@ -39,6 +42,7 @@ impl ErrorCode {
         ErrorCode::QueryError,
         ErrorCode::AttachFailed,
         ErrorCode::RateLimited,
+        ErrorCode::TopicLimit,
         ErrorCode::Internal,
     ];
 

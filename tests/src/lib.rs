@@ -35,6 +35,8 @@ pub struct TestConfig {
     pub max_connections_per_user: usize,
     pub max_subscriptions_per_conn: usize,
     pub cache_refresh_sec: u64,
+    pub max_topics_per_namespace: usize,
+    pub max_topics_per_user: usize,
     /// Fixed ports (for restart tests); 0 = ephemeral.
     pub pub_port: u16,
     pub sub_port: u16,
@@ -50,6 +52,8 @@ impl Default for TestConfig {
             max_connections_per_user: 10,
             max_subscriptions_per_conn: 500,
             cache_refresh_sec: 300,
+            max_topics_per_namespace: 100_000,
+            max_topics_per_user: 1_000_000,
             pub_port: 0,
             sub_port: 0,
         }
@@ -59,7 +63,7 @@ impl Default for TestConfig {
 impl TestConfig {
     pub fn yaml(&self, dir: &Path) -> String {
         format!(
-            "server:\n  host: 127.0.0.1\n  pub_port: {}\n  sub_port: {}\n  admin_port: 0\nstorage:\n  db_path: {}\nauth:\n  ping_interval: {}\n  ping_timeout: {}\nlimits:\n  max_connections_per_user: {}\n  max_subscriptions_per_conn: {}\n  cache_refresh_sec: {}\nbroker:\n  hwm: {}\n  session_buffer_bytes: {}\nlogging:\n  dir: {}\n  level: info\n",
+            "server:\n  host: 127.0.0.1\n  pub_port: {}\n  sub_port: {}\n  admin_port: 0\nstorage:\n  db_path: {}\nauth:\n  ping_interval: {}\n  ping_timeout: {}\nlimits:\n  max_connections_per_user: {}\n  max_subscriptions_per_conn: {}\n  cache_refresh_sec: {}\n  max_topics_per_namespace: {}\n  max_topics_per_user: {}\nbroker:\n  hwm: {}\n  session_buffer_bytes: {}\nlogging:\n  dir: {}\n  level: info\n",
             self.pub_port,
             self.sub_port,
             dir.join("pulsemq.db").display(),
@@ -68,6 +72,8 @@ impl TestConfig {
             self.max_connections_per_user,
             self.max_subscriptions_per_conn,
             self.cache_refresh_sec,
+            self.max_topics_per_namespace,
+            self.max_topics_per_user,
             self.hwm,
             self.session_buffer_bytes,
             dir.join("logs").display(),
@@ -284,7 +290,7 @@ impl InProcBroker {
 
     /// Creates a namespace (as the admin API would).
     pub fn namespace(&self, name: &str) -> i64 {
-        let row = self.block(store::namespaces::create(self.store(), name, "test", "admin")).unwrap();
+        let row = self.block(store::namespaces::create(self.store(), name, "test", "admin", None)).unwrap();
         let id = row.new_row().expect("new namespace").id;
         self.reload();
         id

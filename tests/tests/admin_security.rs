@@ -386,3 +386,59 @@ async fn failure_rows_are_capped_cut_and_expire() {
     }
     env.stop().await;
 }
+
+/// Issue 21 §5. Before: any publisher could create topics without end, each
+/// with a database row, a cached last value and a line in every statistics
+/// snapshot. A namespace now holds at most `limits.max_topics_per_namespace`
+/// topics (100 000) unless the admin API gives it its own `max_topics`; a
+/// publish that would create one more gets ERROR 13, and existing topics
+/// keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_holds_at_most_its_topic_limit() {
+    use pulsemq_client::{ClientError, Format};
+    let env = Env::start().await;
+    let root = env.login().await;
+    let bad =
+        env.call(Method::POST, "/api/namespaces", Some(&root), Some(json!({"name": "md", "max_topics": -1}))).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{:?}", bad.body);
+    let r = env.call(Method::POST, "/api/namespaces", Some(&root), Some(json!({"name": "md", "max_topics": 2}))).await;
+    assert_eq!((r.status, r.body["max_topics"].as_i64()), (StatusCode::CREATED, Some(2)), "{:?}", r.body);
+    let ns = r.body["id"].as_i64().unwrap();
+    let r = env.call(Method::POST, "/api/users", Some(&root), Some(json!({"username": "feed"}))).await;
+    let (feed, token) = (r.body["id"].as_i64().unwrap(), r.body["token"].as_str().unwrap().to_owned());
+    let grant = json!({"user_id": feed, "role": "pub"});
+    assert!(env
+        .call(Method::POST, &format!("/api/namespaces/{ns}/permissions"), Some(&root), Some(grant))
+        .await
+        .status
+        .is_success());
+
+    let c = env.client("feed", &token).await;
+    c.publish("md", "a", Format::String, "1").await.expect("first topic");
+    c.publish("md", "b", Format::String, "1").await.expect("second topic");
+    match c.publish("md", "c", Format::String, "1").await {
+        Err(ClientError::TopicLimit(msg)) => assert!(msg.contains("limit of 2 topics"), "{msg}"),
+        other => panic!("a third topic must be refused with ERROR 13, got {other:?}"),
+    }
+    c.publish("md", "a", Format::String, "2").await.expect("an existing topic still takes publishes");
+
+    // Raising the namespace's limit takes effect at once; 0 returns to the default.
+    let r = env.call(Method::PUT, &format!("/api/namespaces/{ns}"), Some(&root), Some(json!({"max_topics": 3}))).await;
+    assert_eq!(r.body["max_topics"].as_i64(), Some(3), "{:?}", r.body);
+    c.publish("md", "c", Format::String, "1").await.expect("room after raising the limit");
+    let r = env.call(Method::PUT, &format!("/api/namespaces/{ns}"), Some(&root), Some(json!({"max_topics": 0}))).await;
+    assert!(r.body["max_topics"].is_null(), "{:?}", r.body);
+    c.publish("md", "d", Format::String, "1").await.expect("the broker's default of 100 000 applies again");
+    // Counted in /metrics (the snapshot is refreshed every second).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let metrics = env.call(Method::GET, "/metrics", None, None).await.body;
+        if metrics.as_str().unwrap().contains("pulsemq_topic_limit_hits_total 1\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    c.close().await;
+    env.stop().await;
+}

@@ -279,6 +279,24 @@ fn sessions_under_libzmq_assigned_ids_are_bound_to_their_address() {
     assert_eq!(watcher.recv_delivery(Duration::from_secs(2)).expect("delivered").frames[4], b"3");
 }
 
+/// `limits.max_topics_per_user` bounds the topics one user creates over all
+/// namespaces (an `mq_super` may create namespaces by publishing); ERROR 13
+/// names the limit, and other users are not affected.
+#[test]
+fn a_user_creates_at_most_max_topics_per_user() {
+    let b = InProcBroker::start(&TestConfig { max_topics_per_user: 2, ..TestConfig::default() });
+    let feed = b.user("feed", UserType::MqSuper);
+    let mut p = RawPeer::login(b.pub_port, b.sub_port, "feed", &feed.token);
+    assert!(p.call(MsgType::Pub, Format::String, "n1", "a", b"1").status().is_some());
+    assert!(p.call(MsgType::Pub, Format::String, "n2", "b", b"1").status().is_some());
+    let r = p.call(MsgType::Pub, Format::String, "n3", "c", b"1");
+    assert_eq!(code(&r), 13);
+    assert!(r.json()["error_message"].as_str().unwrap().contains("limits.max_topics_per_user"), "{:?}", r.json());
+    assert!(p.call(MsgType::Pub, Format::String, "n1", "a", b"2").status().is_some(), "existing topics still work");
+    let mut admin = RawPeer::login(b.pub_port, b.sub_port, "admin", &b.admin.token);
+    assert!(admin.call(MsgType::Pub, Format::String, "n3", "c", b"1").status().is_some(), "another user has room");
+}
+
 /// A peer hammering the broker with garbage and oversized messages does
 /// not slow down or disconnect a normal publisher/subscriber pair.
 #[test]

@@ -48,6 +48,7 @@ pub fn Namespaces() -> impl IntoView {
         let body = CreateNamespace {
             name: n.clone(),
             description: Some(desc.get_untracked()).filter(|d| !d.trim().is_empty()),
+            max_topics: None,
         };
         busy.set(true);
         leptos::task::spawn_local(async move {
@@ -237,7 +238,11 @@ pub fn NamespaceDetail() -> impl IntoView {
         let Some(d) = desc.get_untracked() else { return };
         let id = id();
         leptos::task::spawn_local(async move {
-            match api::put::<_, Namespace>(&format!("/api/namespaces/{id}"), &UpdateNamespace { description: d }).await
+            match api::put::<_, Namespace>(
+                &format!("/api/namespaces/{id}"),
+                &UpdateNamespace { description: Some(d), max_topics: None },
+            )
+            .await
             {
                 Ok(n) => {
                     ui::toast(true, t("saved"));

@@ -39,6 +39,13 @@ pub fn render(s: &StatsSnapshot, memory_mb: f64) -> String {
     metric(&mut o, "sessions_expired_total", "counter", "Sessions ended by heartbeat timeout.", t.sessions_expired);
     metric(
         &mut o,
+        "topic_limit_hits_total",
+        "counter",
+        "Publishes refused because they would create a topic beyond a topic limit.",
+        t.topic_limit_hits,
+    );
+    metric(
+        &mut o,
         "store_events_dropped_total",
         "counter",
         "Engine events lost because the storage writer lagged.",

@@ -1,4 +1,4 @@
-//! `/api/namespaces`: list, create, get, update the description, delete.
+//! `/api/namespaces`: list, create, get, update (description, topic limit), delete.
 //!
 //! Names are validated by `pulsemq_shared::validate_namespace`, the very
 //! function the broker applies on the wire, so a namespace created here is
@@ -14,7 +14,7 @@ use super::error::{ApiError, ApiJson, ApiPath, ApiResult};
 use super::AdminState;
 use crate::control::Control;
 use crate::store::audit::NewAudit;
-use crate::store::namespaces::{self, DeleteNamespace, NamespaceRow};
+use crate::store::namespaces::{self, DeleteNamespace, NamespaceChange, NamespaceRow};
 use crate::store::Created;
 
 /// The namespace or a 404.
@@ -41,7 +41,8 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Namespace>)> {
     pulsemq_shared::validate_namespace(&body.name).map_err(|e| ApiError::bad(e.to_string()))?;
     let description = body.description.unwrap_or_default();
-    let row = match namespaces::create(&st.store, &body.name, &description, &user.username).await? {
+    let max_topics = body.max_topics.map(topic_limit).transpose()?.flatten();
+    let row = match namespaces::create(&st.store, &body.name, &description, &user.username, max_topics).await? {
         Created::New(r) => r,
         Created::AlreadyExists => return Err(ApiError::Conflict(format!("namespace '{}' already exists", body.name))),
     };
@@ -69,6 +70,16 @@ pub async fn get_one(
     Ok(Json(existing(&st, id).await?))
 }
 
+/// A requested `max_topics`: ≥ 1 sets the namespace's own limit, 0 returns
+/// to the broker's `limits.max_topics_per_namespace` (`None`).
+fn topic_limit(n: i64) -> ApiResult<Option<i64>> {
+    match n {
+        0 => Ok(None),
+        1.. => Ok(Some(n)),
+        _ => Err(ApiError::bad(format!("max_topics must be 0 (the broker's default) or at least 1, not {n}"))),
+    }
+}
+
 #[utoipa::path(put, path = "/api/namespaces/{id}", tag = "namespaces", params(("id" = i64, Path)),
     request_body = UpdateNamespace,
     responses((status = 200, body = Namespace), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -78,18 +89,28 @@ pub async fn update(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<UpdateNamespace>,
 ) -> ApiResult<Json<Namespace>> {
+    if body.description.is_none() && body.max_topics.is_none() {
+        return Err(ApiError::bad("nothing to update: give description and/or max_topics"));
+    }
+    let change = NamespaceChange {
+        description: body.description.as_deref(),
+        max_topics: body.max_topics.map(topic_limit).transpose()?,
+    };
     let old = existing(&st, id).await?;
-    let row = namespaces::update_description(&st.store, id, &body.description)
-        .await?
-        .ok_or_else(|| ApiError::not_found("namespace", id))?;
+    let row = namespaces::update(&st.store, id, &change).await?.ok_or_else(|| ApiError::not_found("namespace", id))?;
+    if row.max_topics != old.max_topics {
+        // The engine checks new topics against the snapshot's limit.
+        st.reload_permissions().await?;
+    }
+    let shown = |n: &Namespace| format!("description={:?}, max_topics={:?}", n.description, n.max_topics);
     st.audit(NewAudit {
         op_type: "update_namespace",
         target_type: "namespace",
         operator: &user.username,
         target: &row.name,
         namespace: Some(&row.name),
-        old_value: Some(&old.description),
-        new_value: Some(&row.description),
+        old_value: Some(&shown(&old)),
+        new_value: Some(&shown(&row)),
     })
     .await;
     Ok(Json(row))

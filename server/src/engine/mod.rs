@@ -65,6 +65,10 @@ pub struct EngineConfig {
     pub max_subscriptions_per_conn: usize,
     /// See [`crate::config::BrokerConfig::session_buffer_bytes`].
     pub session_buffer_bytes: usize,
+    /// See [`crate::config::LimitsConfig::max_topics_per_namespace`].
+    pub max_topics_per_namespace: usize,
+    /// See [`crate::config::LimitsConfig::max_topics_per_user`] (0 = none).
+    pub max_topics_per_user: usize,
 }
 
 impl EngineConfig {
@@ -77,6 +81,8 @@ impl EngineConfig {
             max_connections_per_user: c.limits.max_connections_per_user,
             max_subscriptions_per_conn: c.limits.max_subscriptions_per_conn,
             session_buffer_bytes: usize::try_from(c.broker.session_buffer_bytes).unwrap_or(usize::MAX),
+            max_topics_per_namespace: c.limits.max_topics_per_namespace,
+            max_topics_per_user: c.limits.max_topics_per_user,
         }
     }
 }
@@ -86,7 +92,8 @@ pub struct EngineParts {
     pub sockets: EngineSockets,
     pub config: EngineConfig,
     pub perms: Arc<PermSnapshot>,
-    pub known_topics: Vec<(String, String)>,
+    /// (namespace, topic, creator) of every topic in the database.
+    pub known_topics: Vec<(String, String, String)>,
     pub control: mpsc::Receiver<Control>,
     pub events: tokio::sync::mpsc::Sender<StoreEvent>,
     pub stats: tokio::sync::watch::Sender<StatsSnapshot>,

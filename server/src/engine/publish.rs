@@ -10,7 +10,7 @@ use pulsemq_shared::{validate_namespace, validate_topic, ErrorCode, Format};
 
 use super::delivery::{Body, Outgoing};
 use super::subscriptions::SessionKey;
-use super::topics::{LastValue, LVC_MAX_PAYLOAD};
+use super::topics::{LastValue, TopicLimitHit, TopicLimits, LVC_MAX_PAYLOAD};
 use super::{Engine, Request};
 use crate::control::StoreEvent;
 use crate::perms::{Role, UserEntry};
@@ -76,7 +76,23 @@ impl Engine {
 
         let broker_time_us = now_us();
         let len = f.payload.len() as u64;
-        let st = self.topics.get_or_create(f.namespace, f.topic);
+        let limits = TopicLimits {
+            per_namespace: self
+                .perms
+                .namespaces
+                .get(f.namespace)
+                .and_then(|n| n.max_topics)
+                .unwrap_or(self.cfg.max_topics_per_namespace),
+            per_user: self.cfg.max_topics_per_user,
+        };
+        let st = match self.topics.get_or_create(f.namespace, f.topic, &user.username, limits) {
+            Ok(st) => st,
+            Err(TopicLimitHit(msg)) => {
+                self.totals.topic_limit_hits += 1;
+                self.reply_error(req, ErrorCode::TopicLimit, &msg);
+                return None;
+            }
+        };
         st.seq += 1;
         st.msgs += 1;
         st.bytes += len;
@@ -105,7 +121,9 @@ impl Engine {
                 created_by: user.username.clone(),
             };
             if self.emit(ev) {
-                self.topics.get_or_create(f.namespace, f.topic).persisted = true;
+                if let Some(st) = self.topics.get_mut(f.namespace, f.topic) {
+                    st.persisted = true;
+                }
             }
         }
         if let Some(s) = self.sessions.get_mut(key) {

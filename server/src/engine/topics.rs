@@ -31,39 +31,95 @@ pub struct TopicState {
     /// The database has a row for it (loaded at start, or the writer was
     /// handed a `TopicSeen` event). False means: tell the writer again.
     pub persisted: bool,
+    /// Who created it (counted against `limits.max_topics_per_user`).
+    pub creator: String,
 }
+
+/// How many topics a new one may join.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicLimits {
+    /// Topics in the namespace.
+    pub per_namespace: usize,
+    /// Topics created by the publishing user; 0 = no limit.
+    pub per_user: usize,
+}
+
+/// A new topic was refused; the message says which limit and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicLimitHit(pub String);
 
 /// namespace → topic → state.
 #[derive(Debug, Default)]
 pub struct TopicRegistry {
     pub namespaces: FastMap<String, FastMap<String, TopicState>>,
     count: usize,
+    /// Topics per creator, for the per-user limit.
+    by_creator: FastMap<String, usize>,
 }
 
 impl TopicRegistry {
-    /// Registers topics known from the database.
-    pub fn load(&mut self, known: impl IntoIterator<Item = (String, String)>) {
-        for (ns, topic) in known {
+    /// Registers topics known from the database: (namespace, topic, creator).
+    /// They count against the limits, but are never refused.
+    pub fn load(&mut self, known: impl IntoIterator<Item = (String, String, String)>) {
+        for (ns, topic, creator) in known {
             let entry = self.namespaces.entry(ns).or_default().entry(topic).or_default();
             if !entry.persisted {
                 entry.persisted = true;
                 self.count += 1;
+                *self.by_creator.entry(creator.clone()).or_default() += 1;
+                entry.creator = creator;
             }
         }
     }
 
-    /// The state of a topic, created on first use (not persisted yet).
-    pub fn get_or_create(&mut self, namespace: &str, topic: &str) -> &mut TopicState {
+    /// The state of a topic, created on first use (not persisted yet) if
+    /// the namespace and `creator` are below `limits`.
+    pub fn get_or_create(
+        &mut self,
+        namespace: &str,
+        topic: &str,
+        creator: &str,
+        limits: TopicLimits,
+    ) -> Result<&mut TopicState, TopicLimitHit> {
         // Look up by &str first so the hot path allocates nothing.
         if !self.namespaces.contains_key(namespace) {
             self.namespaces.insert(namespace.to_owned(), FastMap::default());
         }
         let topics = self.namespaces.get_mut(namespace).expect("inserted above");
         if !topics.contains_key(topic) {
-            topics.insert(topic.to_owned(), TopicState::default());
+            if topics.len() >= limits.per_namespace {
+                return Err(TopicLimitHit(format!(
+                    "namespace '{namespace}' has reached its limit of {} topics: delete unused topics or raise its \
+                     max_topics (admin API) or limits.max_topics_per_namespace",
+                    limits.per_namespace
+                )));
+            }
+            let mine = self.by_creator.get(creator).copied().unwrap_or(0);
+            if limits.per_user > 0 && mine >= limits.per_user {
+                return Err(TopicLimitHit(format!(
+                    "user '{creator}' has created {mine} topics, the limit (limits.max_topics_per_user): delete \
+                     unused topics or raise the limit"
+                )));
+            }
+            topics.insert(topic.to_owned(), TopicState { creator: creator.to_owned(), ..TopicState::default() });
             self.count += 1;
+            *self.by_creator.entry(creator.to_owned()).or_default() += 1;
         }
-        topics.get_mut(topic).expect("inserted above")
+        Ok(topics.get_mut(topic).expect("inserted above"))
+    }
+
+    /// An existing topic's state.
+    pub fn get_mut(&mut self, namespace: &str, topic: &str) -> Option<&mut TopicState> {
+        self.namespaces.get_mut(namespace).and_then(|t| t.get_mut(topic))
+    }
+
+    fn uncount(&mut self, creator: &str) {
+        if let Some(n) = self.by_creator.get_mut(creator) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_creator.remove(creator);
+            }
+        }
     }
 
     pub fn topics_of(&self, namespace: &str) -> Vec<String> {
@@ -74,19 +130,23 @@ impl TopicRegistry {
     }
 
     pub fn forget(&mut self, namespace: &str, topic: &str) {
-        if let Some(t) = self.namespaces.get_mut(namespace) {
-            if t.remove(topic).is_some() {
-                self.count -= 1;
-            }
-            if t.is_empty() {
-                self.namespaces.remove(namespace);
-            }
+        let Some(t) = self.namespaces.get_mut(namespace) else { return };
+        let removed = t.remove(topic);
+        if t.is_empty() {
+            self.namespaces.remove(namespace);
+        }
+        if let Some(st) = removed {
+            self.count -= 1;
+            self.uncount(&st.creator);
         }
     }
 
     pub fn forget_namespace(&mut self, namespace: &str) {
         if let Some(t) = self.namespaces.remove(namespace) {
             self.count -= t.len();
+            for st in t.values() {
+                self.uncount(&st.creator);
+            }
         }
     }
 
@@ -96,5 +156,36 @@ impl TopicRegistry {
 
     pub fn is_empty(&self) -> bool {
         self.count == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: TopicLimits = TopicLimits { per_namespace: 2, per_user: 3 };
+
+    #[test]
+    fn new_topics_stop_at_the_namespace_and_user_limits_and_deleting_makes_room() {
+        let mut r = TopicRegistry::default();
+        r.load([("md".into(), "a".into(), "feed".into())]);
+        assert!(r.get_or_create("md", "b", "feed", LIMITS).is_ok());
+        // The namespace is full; an existing topic still works.
+        let hit = r.get_or_create("md", "c", "feed", LIMITS).unwrap_err();
+        assert!(hit.0.contains("namespace 'md'") && hit.0.contains("2 topics"), "{hit:?}");
+        assert!(r.get_or_create("md", "a", "feed", LIMITS).is_ok());
+        // The user's third topic elsewhere is fine, the fourth is not.
+        assert!(r.get_or_create("fx", "x", "feed", LIMITS).is_ok());
+        let hit = r.get_or_create("fx", "y", "feed", LIMITS).unwrap_err();
+        assert!(hit.0.contains("user 'feed'"), "{hit:?}");
+        assert!(r.get_or_create("fx", "y", "other", LIMITS).is_ok());
+        // Forgetting frees both allowances.
+        r.forget("md", "a");
+        assert!(r.get_or_create("md", "c", "feed", LIMITS).is_ok());
+        r.forget_namespace("fx");
+        assert!(r.get_or_create("fx", "z", "feed", LIMITS).is_ok());
+        assert_eq!(r.len(), 3);
+        let unlimited = TopicLimits { per_namespace: usize::MAX, per_user: 0 };
+        assert!(r.get_or_create("fx", "w", "feed", unlimited).is_ok());
     }
 }

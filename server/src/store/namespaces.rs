@@ -21,10 +21,12 @@ pub enum DeleteNamespace {
 }
 
 async fn get_in(conn: &mut SqliteConnection, id: i64) -> Result<Option<NamespaceRow>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name, description, created_by, is_active, created_at FROM namespaces WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(
+        "SELECT id, name, description, created_by, is_active, created_at, max_topics FROM namespaces WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 async fn count_topics_in(conn: &mut SqliteConnection, id: i64) -> Result<i64, sqlx::Error> {
@@ -40,15 +42,18 @@ pub async fn create(
     name: &str,
     description: &str,
     created_by: &str,
+    max_topics: Option<i64>,
 ) -> crate::Result<Created<NamespaceRow>> {
     let mut conn = store.pool().acquire().await?;
-    let inserted: Result<(i64,), _> =
-        sqlx::query_as("INSERT INTO namespaces (name, description, created_by) VALUES ($1, $2, $3) RETURNING id")
-            .bind(name)
-            .bind(description)
-            .bind(created_by)
-            .fetch_one(&mut *conn)
-            .await;
+    let inserted: Result<(i64,), _> = sqlx::query_as(
+        "INSERT INTO namespaces (name, description, created_by, max_topics) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(name)
+    .bind(description)
+    .bind(created_by)
+    .bind(max_topics)
+    .fetch_one(&mut *conn)
+    .await;
     match inserted {
         Ok((id,)) => Ok(Created::New(get_in(&mut conn, id).await?.ok_or(sqlx::Error::RowNotFound)?)),
         Err(e) if is_unique_violation(&e) => Ok(Created::AlreadyExists),
@@ -85,7 +90,7 @@ pub async fn get(store: &Store, id: i64) -> crate::Result<Option<NamespaceRow>> 
 
 pub async fn get_by_name(store: &Store, name: &str) -> crate::Result<Option<NamespaceRow>> {
     Ok(sqlx::query_as(
-        "SELECT id, name, description, created_by, is_active, created_at FROM namespaces WHERE name = $1",
+        "SELECT id, name, description, created_by, is_active, created_at, max_topics FROM namespaces WHERE name = $1",
     )
     .bind(name)
     .fetch_optional(store.pool())
@@ -94,9 +99,11 @@ pub async fn get_by_name(store: &Store, name: &str) -> crate::Result<Option<Name
 
 /// All namespaces, ordered by id.
 pub async fn list(store: &Store) -> crate::Result<Vec<NamespaceRow>> {
-    Ok(sqlx::query_as("SELECT id, name, description, created_by, is_active, created_at FROM namespaces ORDER BY id")
-        .fetch_all(store.pool())
-        .await?)
+    Ok(sqlx::query_as(
+        "SELECT id, name, description, created_by, is_active, created_at, max_topics FROM namespaces ORDER BY id",
+    )
+    .fetch_all(store.pool())
+    .await?)
 }
 
 /// How many topics the namespace has.
@@ -105,14 +112,27 @@ pub async fn count_topics(store: &Store, id: i64) -> crate::Result<i64> {
     Ok(count_topics_in(&mut conn, id).await?)
 }
 
-/// Replaces the description; the updated row, or `None` if there is no such namespace.
-pub async fn update_description(store: &Store, id: i64, description: &str) -> crate::Result<Option<NamespaceRow>> {
+/// What [`update`] changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct NamespaceChange<'a> {
+    pub description: Option<&'a str>,
+    /// `Some(None)`: back to the broker's default limit.
+    pub max_topics: Option<Option<i64>>,
+}
+
+/// Applies `change`; the updated row, or `None` if there is no such namespace.
+pub async fn update(store: &Store, id: i64, change: &NamespaceChange<'_>) -> crate::Result<Option<NamespaceRow>> {
     let mut tx = store.pool().begin().await?;
-    let r = sqlx::query("UPDATE namespaces SET description = $1 WHERE id = $2")
-        .bind(description)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    let r = sqlx::query(
+        "UPDATE namespaces SET description = COALESCE($1, description), \
+         max_topics = CASE WHEN $2 THEN $3 ELSE max_topics END WHERE id = $4",
+    )
+    .bind(change.description)
+    .bind(change.max_topics.is_some())
+    .bind(change.max_topics.flatten())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     if r.rows_affected() == 0 {
         return Ok(None);
     }
@@ -149,16 +169,20 @@ pub async fn delete(store: &Store, id: i64) -> crate::Result<DeleteNamespace> {
 mod tests {
     use super::*;
 
+    fn desc(d: &str) -> NamespaceChange<'_> {
+        NamespaceChange { description: Some(d), ..Default::default() }
+    }
+
     #[tokio::test]
     async fn create_get_list_and_duplicate() {
         let store = Store::open_memory().await.unwrap();
-        let a = create(&store, "market", "ticks", "admin").await.unwrap().new_row().unwrap();
+        let a = create(&store, "market", "ticks", "admin", None).await.unwrap().new_row().unwrap();
         assert_eq!(
             (a.name.as_str(), a.description.as_str(), a.created_by.as_str(), a.is_active),
             ("market", "ticks", "admin", true)
         );
-        let b = create(&store, "risk", "", "admin").await.unwrap().new_row().unwrap();
-        assert_eq!(create(&store, "market", "again", "x").await.unwrap(), Created::AlreadyExists);
+        let b = create(&store, "risk", "", "admin", None).await.unwrap().new_row().unwrap();
+        assert_eq!(create(&store, "market", "again", "x", None).await.unwrap(), Created::AlreadyExists);
 
         assert_eq!(get(&store, a.id).await.unwrap(), Some(a.clone()));
         assert_eq!(get(&store, 999).await.unwrap(), None);
@@ -178,18 +202,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn update_description_reports_missing() {
+    async fn update_changes_what_it_is_given_and_reports_missing() {
         let store = Store::open_memory().await.unwrap();
-        let id = create(&store, "n", "old", "a").await.unwrap().new_row().unwrap().id;
-        assert_eq!(update_description(&store, id, "new").await.unwrap().unwrap().description, "new");
+        let id = create(&store, "n", "old", "a", None).await.unwrap().new_row().unwrap().id;
+        assert_eq!(update(&store, id, &desc("new")).await.unwrap().unwrap().description, "new");
+        let limited = NamespaceChange { max_topics: Some(Some(5)), ..Default::default() };
+        let row = update(&store, id, &limited).await.unwrap().unwrap();
+        assert_eq!((row.description.as_str(), row.max_topics), ("new", Some(5)));
+        let back = NamespaceChange { max_topics: Some(None), ..Default::default() };
+        assert_eq!(update(&store, id, &back).await.unwrap().unwrap().max_topics, None);
         assert_eq!(get(&store, id).await.unwrap().unwrap().description, "new");
-        assert_eq!(update_description(&store, 999, "x").await.unwrap(), None);
+        assert_eq!(update(&store, 999, &desc("x")).await.unwrap(), None);
     }
 
     #[tokio::test]
     async fn delete_refuses_while_topics_exist() {
         let store = Store::open_memory().await.unwrap();
-        let ns = create(&store, "n", "", "a").await.unwrap().new_row().unwrap();
+        let ns = create(&store, "n", "", "a", None).await.unwrap().new_row().unwrap();
         let t1 = super::super::topics::ensure(&store, ns.id, "t1", "a").await.unwrap();
         super::super::topics::ensure(&store, ns.id, "t2", "a").await.unwrap();
         assert_eq!(count_topics(&store, ns.id).await.unwrap(), 2);

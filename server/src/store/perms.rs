@@ -33,6 +33,7 @@ struct NamespaceAuthRow {
     id: i64,
     name: String,
     is_active: bool,
+    max_topics: Option<i64>,
 }
 
 /// Decodes a stored hex token hash; a malformed value means the user cannot
@@ -67,7 +68,9 @@ pub async fn load_snapshot(store: &Store) -> crate::Result<PermSnapshot> {
     .fetch_all(&mut *tx)
     .await?;
     let namespaces: Vec<NamespaceAuthRow> =
-        sqlx::query_as("SELECT id, name, is_active FROM namespaces ORDER BY id").fetch_all(&mut *tx).await?;
+        sqlx::query_as("SELECT id, name, is_active, max_topics FROM namespaces ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?;
     tx.commit().await?;
 
     let mut roles_by_user: HashMap<i64, HashMap<String, Role>> = HashMap::new();
@@ -99,8 +102,15 @@ pub async fn load_snapshot(store: &Store) -> crate::Result<PermSnapshot> {
             roles,
         });
     }
-    let namespaces =
-        namespaces.into_iter().map(|n| NamespaceEntry { id: n.id, name: n.name, is_active: n.is_active }).collect();
+    let namespaces = namespaces
+        .into_iter()
+        .map(|n| NamespaceEntry {
+            id: n.id,
+            name: n.name,
+            is_active: n.is_active,
+            max_topics: n.max_topics.and_then(|m| usize::try_from(m).ok()),
+        })
+        .collect();
     Ok(PermSnapshot::new(entries, namespaces))
 }
 
@@ -157,7 +167,10 @@ mod tests {
         assert!(!o.may("market", Role::Sub));
 
         assert_eq!(snap.namespaces.keys().collect::<Vec<_>>(), ["market", "risk"]);
-        assert_eq!(snap.namespaces["risk"], NamespaceEntry { id: risk, name: "risk".into(), is_active: true });
+        assert_eq!(
+            snap.namespaces["risk"],
+            NamespaceEntry { id: risk, name: "risk".into(), is_active: true, max_topics: None }
+        );
     }
 
     #[tokio::test]

@@ -78,9 +78,10 @@ pub async fn list(store: &Store, namespace: Option<&str>) -> crate::Result<Vec<T
 
 /// Every (namespace, topic) pair: the engine's registry at start-up, so it
 /// only reports topics the database does not know yet.
-pub async fn list_all_names(store: &Store) -> crate::Result<Vec<(String, String)>> {
+pub async fn list_all_names(store: &Store) -> crate::Result<Vec<(String, String, String)>> {
     Ok(sqlx::query_as(
-        "SELECT n.name, t.name FROM topics t JOIN namespaces n ON n.id = t.namespace_id ORDER BY n.name, t.name",
+        "SELECT n.name, t.name, t.created_by FROM topics t JOIN namespaces n ON n.id = t.namespace_id \
+         ORDER BY n.name, t.name",
     )
     .fetch_all(store.pool())
     .await?)
@@ -144,7 +145,7 @@ mod tests {
         assert_eq!(names(list(&store, None).await.unwrap()), ["a/x", "a/y", "b/z"]);
         assert_eq!(names(list(&store, Some("a")).await.unwrap()), ["a/x", "a/y"]);
         assert!(list(&store, Some("nope")).await.unwrap().is_empty());
-        let pair = |n: &str, t: &str| (n.to_string(), t.to_string());
+        let pair = |n: &str, t: &str| (n.to_string(), t.to_string(), "u".to_string());
         assert_eq!(list_all_names(&store).await.unwrap(), vec![pair("a", "x"), pair("a", "y"), pair("b", "z")]);
     }
 

@@ -215,7 +215,7 @@ mod tests {
     #[tokio::test]
     async fn known_topics_and_namespaces_are_kept() {
         let store = Store::open_memory().await.unwrap();
-        let id = namespaces::create(&store, "market", "described", "admin").await.unwrap().new_row().unwrap().id;
+        let id = namespaces::create(&store, "market", "described", "admin", None).await.unwrap().new_row().unwrap().id;
         let (tx, rx) = mpsc::channel(8);
         let handle = spawn_writer(store.clone(), rx);
         tx.send(seen("market", "a")).await.unwrap();
