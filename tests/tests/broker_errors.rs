@@ -347,6 +347,30 @@ fn garbage_from_one_peer_costs_others_nothing() {
     assert_eq!(answers, 160);
 }
 
+/// Issue 21 §1, the part libzmq allows: the delivery port only ever takes
+/// ATTACH, PING and PONG, so it refuses frames over 64 KiB before the engine
+/// (or any buffer of the broker's) sees them: libzmq drops the connection.
+/// The command port still takes frames up to the largest payload limit.
+#[test]
+fn the_delivery_port_refuses_big_frames_before_anything_is_buffered() {
+    let b = InProcBroker::start(&TestConfig::default());
+    let mut sub = RawPeer::login(b.pub_port, b.sub_port, "admin", &b.admin.token);
+    sub.sub("md", ">");
+    let mut publ = RawPeer::login(b.pub_port, b.sub_port, "admin", &b.admin.token);
+    let stranger = RawPeer::connect(b.pub_port, b.sub_port);
+    let small = request(MsgType::Pub, Format::Bytes, 0, 7, "md", "x", b"small");
+    stranger.del.send_multipart(&small, 0).unwrap();
+    let r = stranger.recv_delivery(Duration::from_secs(2)).expect("a small frame is answered");
+    assert_eq!(code(&r), 6, "the delivery port takes only ATTACH and PING");
+    let big = request(MsgType::Pub, Format::Bytes, 0, 8, "md", "x", &vec![0u8; 1024 * 1024]);
+    stranger.del.send_multipart(&big, 0).unwrap();
+    assert!(stranger.recv_delivery(Duration::from_millis(500)).is_none(), "a 1 MiB frame is never read");
+    // Everyone else goes on; the command port still takes a 1 MiB payload.
+    let r = publ.publish("md", "t", Format::Bytes, &vec![1u8; 1024 * 1024]);
+    assert_eq!(r.status().as_deref(), Some("PUB_OK"));
+    assert_eq!(sub.drain_deliveries(Duration::from_millis(500)).len(), 1);
+}
+
 /// A client that pipelines acknowledged publishes and never reads the
 /// replies: once `broker.hwm` replies wait for it (and its TCP buffers are
 /// full), further replies to it are dropped and counted — the engine never

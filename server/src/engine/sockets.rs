@@ -23,14 +23,21 @@ pub struct EngineSockets {
 /// connection before the engine sees a byte.
 pub const MAX_MSG_SIZE: i64 = Format::MAX_LIMIT as i64 + 64 * 1024;
 
-fn router(ctx: &zmq::Context, hwm: i32) -> Result<zmq::Socket> {
+/// Largest frame accepted on the delivery port, which only ever receives
+/// ATTACH, PING and PONG (well under 1 KiB): a peer, authenticated or not,
+/// cannot make the broker buffer big frames there. libzmq applies the limit
+/// per frame; a message of endless small frames is still only bounded by
+/// the connection (see the README's security notes).
+pub const MAX_DELIVERY_PORT_FRAME: i64 = 64 * 1024;
+
+fn router(ctx: &zmq::Context, hwm: i32, max_frame: i64) -> Result<zmq::Socket> {
     let s = ctx.socket(zmq::ROUTER)?;
     s.set_router_mandatory(true)?;
     // A client reconnecting with its routing id takes over its old pipe.
     s.set_router_handover(true)?;
     s.set_sndhwm(hwm)?;
     s.set_rcvhwm(hwm)?;
-    s.set_maxmsgsize(MAX_MSG_SIZE)?;
+    s.set_maxmsgsize(max_frame)?;
     // ZMTP heartbeats find dead TCP peers that never say goodbye.
     s.set_heartbeat_ivl(2_000)?;
     s.set_heartbeat_timeout(6_000)?;
@@ -56,8 +63,8 @@ impl EngineSockets {
     /// calling thread so a taken port fails start-up before anything runs.
     pub fn bind(host: &str, pub_port: u16, sub_port: u16, hwm: i32) -> Result<Self> {
         let ctx = zmq::Context::new();
-        let cmd = router(&ctx, hwm)?;
-        let delivery = router(&ctx, hwm)?;
+        let cmd = router(&ctx, hwm, MAX_MSG_SIZE)?;
+        let delivery = router(&ctx, hwm, MAX_DELIVERY_PORT_FRAME)?;
         let pub_port = bind(&cmd, host, pub_port, "the command port", "--pub-port")?;
         let sub_port = bind(&delivery, host, sub_port, "the delivery port", "--sub-port")?;
         let wake = ctx.socket(zmq::PULL)?;
