@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tracing::warn;
 
 use crate::control::{ConnectionInfo, Control, EngineHandle};
-use crate::engine::stats::{StatsSnapshot, Totals};
+use crate::engine::stats::{StatsSnapshot, TopicKey, Totals};
 use crate::store::stats::{self, SystemMinute, TopicMinute, UserMinute};
 use crate::store::{timestamp, Store};
 
@@ -24,7 +24,7 @@ use crate::store::{timestamp, Store};
 #[derive(Default)]
 pub struct Baseline {
     totals: Totals,
-    topics: HashMap<(String, String), (u64, u64, u64)>,
+    topics: HashMap<TopicKey, (u64, u64, u64)>,
     /// Per session: (msgs_in, bytes_in, msgs_out, bytes_out).
     sessions: HashMap<String, (u64, u64, u64, u64)>,
 }
@@ -46,12 +46,12 @@ pub fn minute_rows(
     let parsed = crate::admin::stats::parsed_subscriptions(conns);
     let mut next = Baseline { totals: *t, ..Default::default() };
     let mut topics = Vec::new();
-    for f in &snap.topics {
+    for f in snap.topics.iter() {
         let key = (f.namespace.clone(), f.topic.clone());
         let (pm, pb, pd) = base.topics.get(&key).copied().unwrap_or_default();
         let row = TopicMinute {
-            namespace: f.namespace.clone(),
-            topic_name: f.topic.clone(),
+            namespace: f.namespace.to_string(),
+            topic_name: f.topic.to_string(),
             minute_ts,
             msg_count: delta(f.msgs, pm),
             byte_count: delta(f.bytes, pb),
@@ -129,13 +129,14 @@ pub fn spawn(store: Store, engine: EngineHandle, stats_rx: watch::Receiver<Stats
 mod tests {
     use super::*;
     use crate::engine::stats::TopicFigures;
+    use std::sync::Arc;
 
     fn snap(msgs: u64) -> StatsSnapshot {
         let mut s = StatsSnapshot::default();
         s.totals.msgs_in = msgs;
         s.totals.auth_ok = 2;
         s.connections = 1;
-        s.topics = vec![TopicFigures {
+        s.topics = Arc::new(vec![TopicFigures {
             namespace: "md".into(),
             topic: "a.b".into(),
             msgs,
@@ -143,7 +144,7 @@ mod tests {
             drops: 0,
             seq: msgs,
             last_publish_ms: 1,
-        }];
+        }]);
         s
     }
 

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::engine::stats::StatsSnapshot;
 
-type Key = (String, String);
+use crate::engine::stats::TopicKey as Key;
 
 /// (msg/s, bytes/s) per (namespace, topic), over the last interval.
 #[derive(Clone, Default)]
@@ -28,7 +28,7 @@ impl TopicRates {
                 let dt = ((snap.at_ms - prev_at) as f64 / 1000.0).max(1e-3);
                 let mut now = HashMap::with_capacity(snap.topics.len());
                 let mut cur = HashMap::with_capacity(snap.topics.len());
-                for t in &snap.topics {
+                for t in snap.topics.iter() {
                     let key = (t.namespace.clone(), t.topic.clone());
                     let (pm, pb) = prev.get(&key).copied().unwrap_or((t.msgs, t.bytes));
                     // A topic forgotten and seen again restarts from zero.
@@ -52,7 +52,7 @@ impl TopicRates {
         self.0
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&(namespace.to_owned(), topic.to_owned()))
+            .get(&(Arc::from(namespace), Arc::from(topic)))
             .copied()
             .unwrap_or((0.0, 0.0))
     }

@@ -90,12 +90,12 @@ pub async fn topics(
     let mut out: Vec<TopicStats> = snap
         .topics
         .iter()
-        .filter(|t| q.namespace.as_deref().is_none_or(|n| n == t.namespace))
+        .filter(|t| q.namespace.as_deref().is_none_or(|n| n == &*t.namespace))
         .map(|t| {
             let (msg_rate, byte_rate) = st.rates.get(&t.namespace, &t.topic);
             TopicStats {
-                namespace: t.namespace.clone(),
-                topic: t.topic.clone(),
+                namespace: t.namespace.to_string(),
+                topic: t.topic.to_string(),
                 msg_rate,
                 byte_rate,
                 msgs: t.msgs,

@@ -513,11 +513,11 @@ impl Engine {
         let t = self.totals;
         let rate = |now: u64, before: u64| (now - before) as f64 / elapsed.max(1e-3);
         let mut topics = Vec::with_capacity(self.topics.len());
-        for (ns, map) in &self.topics.namespaces {
-            for (name, st) in map {
+        for map in self.topics.namespaces.values() {
+            for st in map.values() {
                 topics.push(stats::TopicFigures {
-                    namespace: ns.clone(),
-                    topic: name.clone(),
+                    namespace: st.names.0.clone(),
+                    topic: st.names.1.clone(),
                     msgs: st.msgs,
                     bytes: st.bytes,
                     drops: st.drops,
@@ -542,7 +542,7 @@ impl Engine {
             latency_p90_us: self.latency.quantile(0.90),
             latency_p99_us: self.latency.quantile(0.99),
             latency_p999_us: self.latency.quantile(0.999),
-            topics,
+            topics: Arc::new(topics),
         };
         self.latency.clear();
         self.stats_tx.send_replace(snap);

@@ -1,6 +1,8 @@
 //! Engine counters, the broker-side latency histogram and the once-a-second
 //! snapshot published to the async side (SSE, metrics, minute roll-up).
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 /// Log-linear histogram of microseconds: 8 sub-buckets per power of two,
@@ -73,11 +75,16 @@ impl Histogram {
 /// counters and what the API shows cannot drift apart.
 pub use pulsemq_shared::dto::StatTotals as Totals;
 
-/// Per-topic figures in a snapshot.
+/// (namespace, topic) with the engine's shared names: a map keyed by it
+/// allocates no string per snapshot.
+pub type TopicKey = (Arc<str>, Arc<str>);
+
+/// Per-topic figures in a snapshot. The names are shared with the
+/// engine's topic registry, so taking a snapshot allocates no string.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TopicFigures {
-    pub namespace: String,
-    pub topic: String,
+    pub namespace: Arc<str>,
+    pub topic: Arc<str>,
     pub msgs: u64,
     pub bytes: u64,
     pub drops: u64,
@@ -107,7 +114,8 @@ pub struct StatsSnapshot {
     pub latency_p90_us: u64,
     pub latency_p99_us: u64,
     pub latency_p999_us: u64,
-    pub topics: Vec<TopicFigures>,
+    /// Shared, so that a reader's clone of the snapshot copies no topic.
+    pub topics: Arc<Vec<TopicFigures>>,
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The topic registry: per-topic sequence numbers, counters and the
 //! last-value cache, plus which topics the database already knows.
 
+use std::sync::Arc;
+
 use super::FastMap;
 
 /// Payloads up to this size are kept as the topic's last value (replayed to
@@ -33,6 +35,8 @@ pub struct TopicState {
     pub persisted: bool,
     /// Who created it (counted against `limits.max_topics_per_user`).
     pub creator: String,
+    /// Its namespace and name, shared with every statistics snapshot.
+    pub names: (Arc<str>, Arc<str>),
 }
 
 /// How many topics a new one may join.
@@ -62,8 +66,10 @@ impl TopicRegistry {
     /// They count against the limits, but are never refused.
     pub fn load(&mut self, known: impl IntoIterator<Item = (String, String, String)>) {
         for (ns, topic, creator) in known {
+            let names = (Arc::from(ns.as_str()), Arc::from(topic.as_str()));
             let entry = self.namespaces.entry(ns).or_default().entry(topic).or_default();
             if !entry.persisted {
+                entry.names = names;
                 entry.persisted = true;
                 self.count += 1;
                 *self.by_creator.entry(creator.clone()).or_default() += 1;
@@ -101,7 +107,12 @@ impl TopicRegistry {
                      unused topics or raise the limit"
                 )));
             }
-            topics.insert(topic.to_owned(), TopicState { creator: creator.to_owned(), ..TopicState::default() });
+            let state = TopicState {
+                creator: creator.to_owned(),
+                names: (Arc::from(namespace), Arc::from(topic)),
+                ..TopicState::default()
+            };
+            topics.insert(topic.to_owned(), state);
             self.count += 1;
             *self.by_creator.entry(creator.to_owned()).or_default() += 1;
         }
