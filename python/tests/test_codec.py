@@ -24,7 +24,7 @@ from pulse_mq import (
 from pulse_mq import codec
 from pulse_mq.errors import (
     AuthFailedError, ConnectionLimitError, NotAuthenticatedError, PermissionDeniedError, ProtocolError,
-    QueryError, ServerError, error_from_code,
+    QueryError, ServerError, TopicLimitError, error_from_code,
 )
 from pulse_mq.protocol import (
     DecodeError, Ext, Frames, Header, MsgType, decode_frames, encode_frames, validate_namespace, validate_pattern,
@@ -180,6 +180,7 @@ def test_error_codes_map_to_the_documented_exceptions():
     assert isinstance(error_from_code(7, "x"), ConnectionLimitError)
     assert isinstance(error_from_code(9, "x"), ProtocolError)
     assert isinstance(error_from_code(10, "x"), QueryError)
+    assert isinstance(error_from_code(13, "x"), TopicLimitError)
     assert isinstance(error_from_code(255, "x"), ServerError)
     assert error_from_code(3, "nope").code == 3
     assert str(error_from_code(3, "nope")) == "[3] nope"
