@@ -76,14 +76,14 @@ impl Engine {
 
         let broker_time_us = now_us();
         let len = f.payload.len() as u64;
-        let limits = TopicLimits {
-            per_namespace: self
-                .perms
+        let (perms, cfg) = (&self.perms, &self.cfg);
+        let limits = || TopicLimits {
+            per_namespace: perms
                 .namespaces
                 .get(f.namespace)
                 .and_then(|n| n.max_topics)
-                .unwrap_or(self.cfg.max_topics_per_namespace),
-            per_user: self.cfg.max_topics_per_user,
+                .unwrap_or(cfg.max_topics_per_namespace),
+            per_user: cfg.max_topics_per_user,
         };
         let st = match self.topics.get_or_create(f.namespace, f.topic, &user.username, limits) {
             Ok(st) => st,

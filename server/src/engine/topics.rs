@@ -79,21 +79,21 @@ impl TopicRegistry {
     }
 
     /// The state of a topic, created on first use (not persisted yet) if
-    /// the namespace and `creator` are below `limits`.
+    /// the namespace and `creator` are below the limits, which are only
+    /// worked out (`limits()`) when a topic is new: the hot path of an
+    /// existing topic costs two lookups and allocates nothing.
     pub fn get_or_create(
         &mut self,
         namespace: &str,
         topic: &str,
         creator: &str,
-        limits: TopicLimits,
+        limits: impl FnOnce() -> TopicLimits,
     ) -> Result<&mut TopicState, TopicLimitHit> {
-        // Look up by &str first so the hot path allocates nothing.
-        if !self.namespaces.contains_key(namespace) {
-            self.namespaces.insert(namespace.to_owned(), FastMap::default());
-        }
-        let topics = self.namespaces.get_mut(namespace).expect("inserted above");
-        if !topics.contains_key(topic) {
-            if topics.len() >= limits.per_namespace {
+        let exists = self.namespaces.get(namespace).is_some_and(|t| t.contains_key(topic));
+        if !exists {
+            let limits = limits();
+            let in_namespace = self.namespaces.get(namespace).map_or(0, |t| t.len());
+            if in_namespace >= limits.per_namespace {
                 return Err(TopicLimitHit(format!(
                     "namespace '{namespace}' has reached its limit of {} topics: delete unused topics or raise its \
                      max_topics (admin API) or limits.max_topics_per_namespace",
@@ -107,16 +107,17 @@ impl TopicRegistry {
                      unused topics or raise the limit"
                 )));
             }
+            // Only now may a namespace entry appear: a refused publish leaves nothing behind.
             let state = TopicState {
                 creator: creator.to_owned(),
                 names: (Arc::from(namespace), Arc::from(topic)),
                 ..TopicState::default()
             };
-            topics.insert(topic.to_owned(), state);
+            self.namespaces.entry(namespace.to_owned()).or_default().insert(topic.to_owned(), state);
             self.count += 1;
             *self.by_creator.entry(creator.to_owned()).or_default() += 1;
         }
-        Ok(topics.get_mut(topic).expect("inserted above"))
+        Ok(self.get_mut(namespace, topic).expect("present or inserted above"))
     }
 
     /// An existing topic's state.
@@ -176,27 +177,43 @@ mod tests {
 
     const LIMITS: TopicLimits = TopicLimits { per_namespace: 2, per_user: 3 };
 
+    impl TopicRegistry {
+        fn get_or_create_t(
+            &mut self,
+            ns: &str,
+            topic: &str,
+            creator: &str,
+            limits: TopicLimits,
+        ) -> Result<&mut TopicState, TopicLimitHit> {
+            self.get_or_create(ns, topic, creator, || limits)
+        }
+    }
+
     #[test]
     fn new_topics_stop_at_the_namespace_and_user_limits_and_deleting_makes_room() {
         let mut r = TopicRegistry::default();
         r.load([("md".into(), "a".into(), "feed".into())]);
-        assert!(r.get_or_create("md", "b", "feed", LIMITS).is_ok());
+        assert!(r.get_or_create_t("md", "b", "feed", LIMITS).is_ok());
         // The namespace is full; an existing topic still works.
-        let hit = r.get_or_create("md", "c", "feed", LIMITS).unwrap_err();
+        let hit = r.get_or_create_t("md", "c", "feed", LIMITS).unwrap_err();
         assert!(hit.0.contains("namespace 'md'") && hit.0.contains("2 topics"), "{hit:?}");
-        assert!(r.get_or_create("md", "a", "feed", LIMITS).is_ok());
+        assert!(r.get_or_create_t("md", "a", "feed", LIMITS).is_ok());
         // The user's third topic elsewhere is fine, the fourth is not.
-        assert!(r.get_or_create("fx", "x", "feed", LIMITS).is_ok());
-        let hit = r.get_or_create("fx", "y", "feed", LIMITS).unwrap_err();
+        assert!(r.get_or_create_t("fx", "x", "feed", LIMITS).is_ok());
+        let hit = r.get_or_create_t("fx", "y", "feed", LIMITS).unwrap_err();
         assert!(hit.0.contains("user 'feed'"), "{hit:?}");
-        assert!(r.get_or_create("fx", "y", "other", LIMITS).is_ok());
+        assert!(r.get_or_create_t("fx", "y", "other", LIMITS).is_ok());
         // Forgetting frees both allowances.
         r.forget("md", "a");
-        assert!(r.get_or_create("md", "c", "feed", LIMITS).is_ok());
+        assert!(r.get_or_create_t("md", "c", "feed", LIMITS).is_ok());
         r.forget_namespace("fx");
-        assert!(r.get_or_create("fx", "z", "feed", LIMITS).is_ok());
+        assert!(r.get_or_create_t("fx", "z", "feed", LIMITS).is_ok());
         assert_eq!(r.len(), 3);
         let unlimited = TopicLimits { per_namespace: usize::MAX, per_user: 0 };
-        assert!(r.get_or_create("fx", "w", "feed", unlimited).is_ok());
+        assert!(r.get_or_create_t("fx", "w", "feed", unlimited).is_ok());
+        // A refused topic in a new namespace leaves no namespace entry behind.
+        let tight = TopicLimits { per_namespace: 10, per_user: 1 };
+        assert!(r.get_or_create_t("new_ns", "t", "feed", tight).is_err());
+        assert!(!r.namespaces.contains_key("new_ns"));
     }
 }
