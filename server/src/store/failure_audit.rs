@@ -6,8 +6,8 @@
 //! outside. So failure rows are admitted per fixed one-minute window: at most
 //! [`PER_SOURCE_PER_MINUTE`] from one address and [`TOTAL_PER_MINUTE`] in
 //! all. What is left out is counted, and the next admitted row says how many
-//! were left out before it; the broker's counters (`/metrics`
-//! `auth_failures_total`) still count every one. Names and reasons in the
+//! were left out before it; the broker's MQ counter (`/metrics`
+//! `auth_failures_total`) still counts every MQ failure. Names and reasons in the
 //! rows are cut to what errors show ([`pulsemq_shared::names::shown`]).
 
 use std::collections::HashMap;
