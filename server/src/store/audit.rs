@@ -61,28 +61,28 @@ pub async fn insert_in(conn: &mut SqliteConnection, e: &NewAudit<'_>) -> Result<
     Ok(id)
 }
 
-/// Inserts an `auth_failure`-like entry if the store's
-/// [`FailureLimiter`](super::failure_audit::FailureLimiter) admits it, with
-/// the target name and reason cut; `e.operator` is the peer address the
-/// limit applies to. Returns whether a row was written.
-pub async fn insert_failure_in(
-    conn: &mut SqliteConnection,
-    limiter: &FailureLimiter,
-    e: &NewAudit<'_>,
-) -> Result<bool, sqlx::Error> {
-    let Admission::Write { left_out } = limiter.admit(e.operator, std::time::Instant::now()) else {
-        return Ok(false);
-    };
-    let target = pulsemq_shared::names::shown(e.target);
-    let reason = reason_with(e.new_value.unwrap_or(""), left_out);
-    insert_in(conn, &NewAudit { target: &target, new_value: Some(&reason), ..*e }).await?;
-    Ok(true)
+/// Whether an auth failure from `peer` gets a row, decided once per
+/// failure by the store's [`FailureLimiter`]: `None` when it is left out,
+/// else the (target, reason) to write, both cut, the reason carrying how
+/// many failures were left out before it. Callers decide before any write
+/// attempt, so a retried transaction does not count a failure twice.
+pub fn admit_failure(limiter: &FailureLimiter, peer: &str, target: &str, reason: &str) -> Option<(String, String)> {
+    match limiter.admit(peer, std::time::Instant::now()) {
+        Admission::Write { left_out } => Some((pulsemq_shared::names::shown(target), reason_with(reason, left_out))),
+        Admission::LeaveOut => None,
+    }
 }
 
-/// [`insert_failure_in`] on a pooled connection.
+/// Inserts an `auth_failure`-like entry if [`admit_failure`] admits it;
+/// `e.operator` is the peer address the limit applies to. Returns whether
+/// a row was written.
 pub async fn insert_failure(store: &Store, e: &NewAudit<'_>) -> crate::Result<bool> {
-    let mut conn = store.pool().acquire().await?;
-    Ok(insert_failure_in(&mut conn, store.failure_limiter(), e).await?)
+    let reason = e.new_value.unwrap_or("");
+    let Some((target, reason)) = admit_failure(store.failure_limiter(), e.operator, e.target, reason) else {
+        return Ok(false);
+    };
+    insert(store, &NewAudit { target: &target, new_value: Some(&reason), ..*e }).await?;
+    Ok(true)
 }
 
 /// Rows older than `cutoff` (Unix seconds) are deleted, in slices so that

@@ -56,6 +56,7 @@ pub fn spawn_writer_with(store: Store, mut rx: Receiver<StoreEvent>, config: Wri
         let mut batch = Vec::with_capacity(config.max_batch);
         loop {
             let open = gather(&mut rx, &mut batch, &config).await;
+            admit_failures(&store, &mut batch);
             if !batch.is_empty() {
                 write_with_retries(&store, &batch, &config).await;
                 batch.clear();
@@ -66,6 +67,24 @@ pub fn spawn_writer_with(store: Store, mut rx: Receiver<StoreEvent>, config: Wri
             }
         }
     })
+}
+
+/// Applies the audit limit to the batch's auth failures, once, before any
+/// write attempt: left-out ones leave the batch, admitted ones carry their
+/// cut name and reason (see [`audit::admit_failure`]).
+fn admit_failures(store: &Store, batch: &mut Vec<StoreEvent>) {
+    batch.retain_mut(|event| match event {
+        StoreEvent::AuthFailure { username, peer, reason } => {
+            match audit::admit_failure(store.failure_limiter(), peer, username, reason) {
+                Some((target, why)) => {
+                    (*username, *reason) = (target, why);
+                    true
+                }
+                None => false,
+            }
+        }
+        StoreEvent::TopicSeen { .. } => true,
+    });
 }
 
 /// Waits for one event, then collects more until the batch is full, the
@@ -135,7 +154,7 @@ async fn write_batch(store: &Store, batch: &[StoreEvent]) -> Result<(), sqlx::Er
                     old_value: None,
                     new_value: Some(reason),
                 };
-                audit::insert_failure_in(&mut tx, store.failure_limiter(), &entry).await?;
+                audit::insert_in(&mut tx, &entry).await?;
             }
         }
     }
@@ -210,6 +229,23 @@ mod tests {
             ),
             ("auth_failure", "mq_user", "10.0.0.9:5555", "mallory", Some("bad token"))
         );
+    }
+
+    /// The audit limit applies to the MQ side too, once per failure: 15
+    /// failures from one address (new ports each time) give 10 rows.
+    #[tokio::test]
+    async fn auth_failures_from_one_address_are_capped() {
+        let store = Store::open_memory().await.unwrap();
+        let (tx, rx) = mpsc::channel(64);
+        let handle = spawn_writer(store.clone(), rx);
+        for port in 0..15 {
+            let peer = format!("10.0.0.9:{}", 5000 + port);
+            tx.send(StoreEvent::AuthFailure { username: "m".into(), peer, reason: "bad token".into() }).await.unwrap();
+        }
+        drop(tx);
+        handle.await.unwrap();
+        let want = crate::store::failure_audit::PER_SOURCE_PER_MINUTE as i64;
+        assert_eq!(count(&store, "audit_log").await, want);
     }
 
     #[tokio::test]
