@@ -159,6 +159,15 @@ fn auth_flood_is_throttled_and_audited() {
     assert_eq!(other.publish("md", "a", Format::Bytes, b"1").status().as_deref(), Some("PUB_OK"));
 }
 
+/// A request as the original Python client (protocol 4) sends it: version
+/// 4, request id 0, its client id in the publisher frame.
+fn v4(t: MsgType, fmt: Format, ns: &str, topic: &str, payload: &[u8]) -> Vec<Vec<u8>> {
+    let mut f = request(t, fmt, 0, 0, ns, topic, payload);
+    f[0][0] = 4;
+    f[3] = b"publisher_01".to_vec();
+    f
+}
+
 /// Protocol 4 (the original Python client): AUTH, PUB and QUERY answered
 /// with the original reply shapes; its SUB path refused with a clear error.
 #[test]
@@ -166,12 +175,6 @@ fn protocol_4_requests_get_original_reply_shapes() {
     let b = InProcBroker::start(&TestConfig::default());
     b.namespace("md");
     let p = RawPeer::connect(b.pub_port, b.sub_port);
-    let v4 = |t: MsgType, fmt: Format, ns: &str, topic: &str, payload: &[u8]| {
-        let mut f = request(t, fmt, 0, 0, ns, topic, payload);
-        f[0][0] = 4;
-        f[3] = b"publisher_01".to_vec();
-        f
-    };
     let auth = format!(r#"{{"username": "admin", "token": "{}"}}"#, b.admin.token);
     p.send_raw(&v4(MsgType::Auth, Format::Bytes, "", "", auth.as_bytes()));
     let r = p.recv(Duration::from_secs(2)).unwrap();
@@ -238,16 +241,11 @@ fn sessions_under_libzmq_assigned_ids_are_bound_to_their_address() {
     let libzmq_id = [0u8, 0x6b, 0x8b, 0x45, 0x67];
     let mut watcher = RawPeer::login(b.pub_port, b.sub_port, "admin", &b.admin.token);
     watcher.sub("md", ">");
-    let v4 = |t: MsgType, ns: &str, topic: &str, payload: &[u8]| {
-        let mut f = request(t, Format::String, 0, 0, ns, topic, payload);
-        f[0][0] = 4;
-        f
-    };
     let owner = RawPeer::connect_with_ids(b.pub_port, b.sub_port, &libzmq_id, b"owner-delivery");
     let auth = format!(r#"{{"username": "admin", "token": "{}"}}"#, b.admin.token);
-    owner.send_raw(&v4(MsgType::Auth, "", "", auth.as_bytes()));
+    owner.send_raw(&v4(MsgType::Auth, Format::String, "", "", auth.as_bytes()));
     assert!(owner.recv(Duration::from_secs(2)).unwrap().status().is_some());
-    owner.send_raw(&v4(MsgType::Pub, "md", "t", b"1"));
+    owner.send_raw(&v4(MsgType::Pub, Format::String, "md", "t", b"1"));
     assert_eq!(owner.recv(Duration::from_secs(2)).unwrap().status().as_deref(), Some("PUB_OK"));
     drop(owner);
     std::thread::sleep(Duration::from_millis(200));
@@ -257,7 +255,7 @@ fn sessions_under_libzmq_assigned_ids_are_bound_to_their_address() {
     for (t, ns, topic, payload) in
         [(MsgType::Pub, "md", "t", &b"2"[..]), (MsgType::Query, "", "", br#"{"type": "namespaces"}"#)]
     {
-        thief.send_raw(&v4(t, ns, topic, payload));
+        thief.send_raw(&v4(t, Format::String, ns, topic, payload));
         let r = thief.recv(Duration::from_secs(2)).expect("an answer");
         assert_eq!(code(&r), 2, "{t:?} under a stolen libzmq id");
     }
@@ -274,7 +272,7 @@ fn sessions_under_libzmq_assigned_ids_are_bound_to_their_address() {
     // The owner's own address still reaches its session (a new TCP
     // connection of the same host, e.g. after a reconnect).
     let again = RawPeer::connect_with_ids(b.pub_port, b.sub_port, &libzmq_id, b"owner-delivery-2");
-    again.send_raw(&v4(MsgType::Pub, "md", "t", b"3"));
+    again.send_raw(&v4(MsgType::Pub, Format::String, "md", "t", b"3"));
     assert_eq!(again.recv(Duration::from_secs(2)).unwrap().status().as_deref(), Some("PUB_OK"));
     assert_eq!(watcher.recv_delivery(Duration::from_secs(2)).expect("delivered").frames[4], b"3");
 }
