@@ -20,13 +20,16 @@ pub enum DeleteNamespace {
     HasTopics(i64),
 }
 
+/// `SELECT` of every [`NamespaceRow`] column, then `$tail` (as
+/// `select_user_row!` in `users.rs`): one list for every query.
+macro_rules! select_namespace_row {
+    ($tail:literal) => {
+        concat!("SELECT id, name, description, created_by, is_active, created_at, max_topics FROM namespaces ", $tail)
+    };
+}
+
 async fn get_in(conn: &mut SqliteConnection, id: i64) -> Result<Option<NamespaceRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, name, description, created_by, is_active, created_at, max_topics FROM namespaces WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(conn)
-    .await
+    sqlx::query_as(select_namespace_row!("WHERE id = $1")).bind(id).fetch_optional(conn).await
 }
 
 async fn count_topics_in(conn: &mut SqliteConnection, id: i64) -> Result<i64, sqlx::Error> {
@@ -89,21 +92,12 @@ pub async fn get(store: &Store, id: i64) -> crate::Result<Option<NamespaceRow>> 
 }
 
 pub async fn get_by_name(store: &Store, name: &str) -> crate::Result<Option<NamespaceRow>> {
-    Ok(sqlx::query_as(
-        "SELECT id, name, description, created_by, is_active, created_at, max_topics FROM namespaces WHERE name = $1",
-    )
-    .bind(name)
-    .fetch_optional(store.pool())
-    .await?)
+    Ok(sqlx::query_as(select_namespace_row!("WHERE name = $1")).bind(name).fetch_optional(store.pool()).await?)
 }
 
 /// All namespaces, ordered by id.
 pub async fn list(store: &Store) -> crate::Result<Vec<NamespaceRow>> {
-    Ok(sqlx::query_as(
-        "SELECT id, name, description, created_by, is_active, created_at, max_topics FROM namespaces ORDER BY id",
-    )
-    .fetch_all(store.pool())
-    .await?)
+    Ok(sqlx::query_as(select_namespace_row!("ORDER BY id")).fetch_all(store.pool()).await?)
 }
 
 /// How many topics the namespace has.
