@@ -42,6 +42,11 @@ impl UserType {
     pub fn is_mq_super(self) -> bool {
         matches!(self, UserType::SuperAdmin | UserType::MqSuper)
     }
+
+    /// Console accounts: they log in with a password to the admin API.
+    pub fn is_console(self) -> bool {
+        matches!(self, UserType::SuperAdmin | UserType::AdminOnly)
+    }
 }
 
 /// Per-namespace roles, ordered: `sub` < `pub` < `admin`.

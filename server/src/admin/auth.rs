@@ -123,10 +123,6 @@ impl AdminUser {
     }
 }
 
-fn is_console_type(t: UserType) -> bool {
-    matches!(t, UserType::SuperAdmin | UserType::AdminOnly)
-}
-
 /// The client's address, when the server was started with connect info.
 pub fn peer_ip(parts_ext: &axum::http::Extensions) -> Option<IpAddr> {
     parts_ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
@@ -220,7 +216,7 @@ pub async fn session_user(state: &AdminState, claims: Claims) -> ApiResult<Resul
         Some(u) if u.username != claims.username => Refusal::Other("user was replaced"),
         Some(u) if u.admin_token_gen != claims.gen => Refusal::LoggedOut,
         Some(u) if !u.is_active => Refusal::Other("user is deactivated"),
-        Some(u) => match UserType::parse(&u.user_type).filter(|t| is_console_type(*t)) {
+        Some(u) => match UserType::parse(&u.user_type).filter(|t| t.is_console()) {
             Some(user_type) => {
                 return Ok(Ok(AdminUser { id: u.id, username: u.username.clone(), user_type, claims }));
             }
@@ -339,7 +335,7 @@ pub async fn login(State(st): State<AdminState>, req: axum::extract::Request) ->
         audit_failure(&st, ip, &username, "login of a deactivated account").await;
         return Err(ApiError::Forbidden("this account is deactivated".into()));
     }
-    let Some(user_type) = user_type.filter(|t| is_console_type(*t)) else {
+    let Some(user_type) = user_type.filter(|t| t.is_console()) else {
         audit_failure(&st, ip, &username, "login of an account without console access").await;
         return Err(ApiError::Forbidden("this account may not use the admin console".into()));
     };

@@ -39,10 +39,6 @@ fn parse_type(s: &str) -> ApiResult<UserType> {
     })
 }
 
-fn is_console(t: UserType) -> bool {
-    matches!(t, UserType::SuperAdmin | UserType::AdminOnly)
-}
-
 /// 403 unless `user` may manage accounts of every type in `types` (the
 /// account's type before and after the change): see the module comment.
 fn may_manage(user: &AdminUser, types: &[UserType], what: &str) -> ApiResult<()> {
@@ -125,7 +121,7 @@ pub async fn create(
     dto::validate_username(&body.username).map_err(ApiError::BadRequest)?;
     let user_type = parse_type(body.user_type.as_deref().unwrap_or("mq_normal"))?;
     may_manage(&user, &[user_type], "create")?;
-    let password_hash = match (is_console(user_type), body.password) {
+    let password_hash = match (user_type.is_console(), body.password) {
         (true, Some(pw)) => {
             dto::validate_password(&pw).map_err(ApiError::BadRequest)?;
             Some(hash_password(pw).await?)
