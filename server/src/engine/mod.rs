@@ -513,11 +513,11 @@ impl Engine {
         let t = self.totals;
         let rate = |now: u64, before: u64| (now - before) as f64 / elapsed.max(1e-3);
         let mut topics = Vec::with_capacity(self.topics.len());
-        for map in self.topics.namespaces.values() {
-            for st in map.values() {
+        for (ns, map) in &self.topics.namespaces {
+            for (name, st) in map {
                 topics.push(stats::TopicFigures {
-                    namespace: st.names.0.clone(),
-                    topic: st.names.1.clone(),
+                    namespace: ns.clone(),
+                    topic: name.clone(),
                     msgs: st.msgs,
                     bytes: st.bytes,
                     drops: st.drops,

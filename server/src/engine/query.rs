@@ -27,14 +27,19 @@ impl Engine {
         };
         let data = match body.get("type").and_then(Value::as_str) {
             Some("namespaces") => {
-                let names: BTreeSet<&String> =
-                    self.perms.namespaces.keys().chain(self.topics.namespaces.keys()).collect();
+                let names: BTreeSet<&str> = self
+                    .perms
+                    .namespaces
+                    .keys()
+                    .map(String::as_str)
+                    .chain(self.topics.namespaces.keys().map(|k| &**k))
+                    .collect();
                 let list: Vec<NamespaceInfo> = names
                     .into_iter()
                     .filter(|ns| user.may(ns, Role::Sub))
                     .map(|ns| {
                         let topics = self.topics.topics_of(ns);
-                        NamespaceInfo { name: ns.clone(), topic_count: topics.len(), topics }
+                        NamespaceInfo { name: ns.to_owned(), topic_count: topics.len(), topics }
                     })
                     .collect();
                 serde_json::to_value(list)

@@ -112,7 +112,7 @@ impl Engine {
         let mut lasts: Vec<(String, super::topics::LastValue)> = topics
             .iter()
             .filter(|(t, _)| pattern.matches(t))
-            .filter_map(|(t, st)| st.last.clone().map(|l| (t.clone(), l)))
+            .filter_map(|(t, st)| st.last.clone().map(|l| (t.to_string(), l)))
             .collect();
         lasts.sort_by(|a, b| a.0.cmp(&b.0));
         for (topic, last) in lasts {

@@ -35,8 +35,6 @@ pub struct TopicState {
     pub persisted: bool,
     /// Who created it (counted against `limits.max_topics_per_user`).
     pub creator: String,
-    /// Its namespace and name, shared with every statistics snapshot.
-    pub names: (Arc<str>, Arc<str>),
 }
 
 /// How many topics a new one may join.
@@ -52,10 +50,11 @@ pub struct TopicLimits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicLimitHit(pub String);
 
-/// namespace → topic → state.
+/// namespace → topic → state. The names are `Arc<str>`, shared with every
+/// statistics snapshot (taking one allocates no string); lookups take `&str`.
 #[derive(Debug, Default)]
 pub struct TopicRegistry {
-    pub namespaces: FastMap<String, FastMap<String, TopicState>>,
+    pub namespaces: FastMap<Arc<str>, FastMap<Arc<str>, TopicState>>,
     count: usize,
     /// Topics per creator, for the per-user limit.
     by_creator: FastMap<String, usize>,
@@ -66,10 +65,8 @@ impl TopicRegistry {
     /// They count against the limits, but are never refused.
     pub fn load(&mut self, known: impl IntoIterator<Item = (String, String, String)>) {
         for (ns, topic, creator) in known {
-            let names = (Arc::from(ns.as_str()), Arc::from(topic.as_str()));
-            let entry = self.namespaces.entry(ns).or_default().entry(topic).or_default();
+            let entry = self.namespaces.entry(Arc::from(ns)).or_default().entry(Arc::from(topic)).or_default();
             if !entry.persisted {
-                entry.names = names;
                 entry.persisted = true;
                 self.count += 1;
                 *self.by_creator.entry(creator.clone()).or_default() += 1;
@@ -108,12 +105,8 @@ impl TopicRegistry {
                 )));
             }
             // Only now may a namespace entry appear: a refused publish leaves nothing behind.
-            let state = TopicState {
-                creator: creator.to_owned(),
-                names: (Arc::from(namespace), Arc::from(topic)),
-                ..TopicState::default()
-            };
-            self.namespaces.entry(namespace.to_owned()).or_default().insert(topic.to_owned(), state);
+            let state = TopicState { creator: creator.to_owned(), ..TopicState::default() };
+            self.namespaces.entry(Arc::from(namespace)).or_default().insert(Arc::from(topic), state);
             self.count += 1;
             *self.by_creator.entry(creator.to_owned()).or_default() += 1;
         }
@@ -136,7 +129,7 @@ impl TopicRegistry {
 
     pub fn topics_of(&self, namespace: &str) -> Vec<String> {
         let mut v: Vec<String> =
-            self.namespaces.get(namespace).map(|t| t.keys().cloned().collect()).unwrap_or_default();
+            self.namespaces.get(namespace).map(|t| t.keys().map(|k| k.to_string()).collect()).unwrap_or_default();
         v.sort();
         v
     }
