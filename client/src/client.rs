@@ -1,9 +1,7 @@
 //! The async API: [`Client`] and what it returns.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pulsemq_shared::payloads::{NamespaceInfo, PermissionInfo, QueryRequest, PUB_OK};
@@ -11,14 +9,16 @@ use pulsemq_shared::{validate_namespace, validate_topic, Compression, Format, Ms
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::cmd_slot::{CmdSlot, Direct};
+use crate::command::Command;
 use crate::compression::maybe_compress;
 use crate::dispatch::LocalSub;
 use crate::error::{ClientError, Result};
 use crate::events::Events;
-use crate::io_thread::{self, Command, IoThread, Parts};
+use crate::handle::Shared;
+use crate::io_thread::{IoThread, Parts};
 use crate::options::ClientOptions;
 use crate::payload::Payload;
+use crate::sockets;
 use crate::stats::{AsyncError, ClientStats, SessionInfo, Telemetry};
 use crate::subscription::Subscription;
 use crate::wire::{self, WireFrame};
@@ -75,99 +75,6 @@ impl PublishOptions {
     pub fn no_ack(mut self, on: bool) -> Self {
         self.no_ack = on;
         self
-    }
-}
-
-/// The API side of the channel to the I/O thread.
-pub(crate) struct Shared {
-    data_tx: mpsc::Sender<Command>,
-    ctl_tx: mpsc::UnboundedSender<Command>,
-    /// PUSH end of the inproc wake-up pipe (ZeroMQ sockets are not `Sync`).
-    wake: Mutex<zmq::Socket>,
-    /// The command socket when the I/O thread lends it (NO_ACK publishes).
-    slot: Arc<CmdSlot>,
-    pub(crate) tel: Arc<Telemetry>,
-    next_local: AtomicU64,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").finish_non_exhaustive()
-    }
-}
-
-impl Shared {
-    /// Wakes the I/O thread unless a wake-up is already on its way.
-    fn wake(&self) {
-        if !self.tel.wake_pending.swap(true, Ordering::SeqCst) {
-            let sock = self.wake.lock().unwrap_or_else(|e| e.into_inner());
-            // EAGAIN means wake-ups are already queued: fine.
-            let _ = sock.send(&[][..], zmq::DONTWAIT);
-        }
-    }
-
-    /// Queues a data command, waiting for room (back-pressure).
-    async fn send(&self, c: Command) -> Result<()> {
-        if let Some(c) = self.try_send(c)? {
-            self.send_full(c).await?;
-        }
-        Ok(())
-    }
-
-    /// Queues a data command if there is room, or hands it back (boxed)
-    /// for [`Shared::send_full`]. The command counts as queued ahead of
-    /// any direct send (see [`crate::cmd_slot`]) from here until the I/O
-    /// thread takes it, or until it is given up.
-    fn try_send(&self, c: Command) -> Result<Option<Box<Command>>> {
-        self.slot.queued();
-        match self.data_tx.try_send(c) {
-            Ok(()) => {
-                self.wake();
-                Ok(None)
-            }
-            Err(mpsc::error::TrySendError::Full(c)) => Ok(Some(Box::new(c))),
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.slot.dequeued();
-                Err(ClientError::Disconnected)
-            }
-        }
-    }
-
-    /// Waits for room in a full queue. Boxed, like the command: the queue
-    /// almost always has room, and a caller's future then holds two
-    /// pointers instead of the channel's send future and a command.
-    fn send_full(&self, c: Box<Command>) -> Pin<Box<dyn Future<Output = Result<()>> + Send + '_>> {
-        Box::pin(async move {
-            // Given up (error or cancelled caller): no longer queued ahead.
-            let mark = self.slot.unless_queued();
-            self.data_tx.send(*c).await.map_err(|_| ClientError::Disconnected)?;
-            mark.keep();
-            self.wake();
-            Ok(())
-        })
-    }
-
-    /// Sends a NO_ACK publish from the caller's thread when the I/O thread
-    /// lends the command socket; `false`: queue it instead (frames intact).
-    fn send_direct(&self, frames: &mut WireFrame) -> bool {
-        match self.slot.try_send(frames) {
-            Direct::Queue => false,
-            sent => {
-                crate::stats::bump(&self.tel.counters.published, 1);
-                crate::stats::bump(&self.tel.counters.sent_direct, 1);
-                if sent == Direct::SentReplyWaiting {
-                    self.wake();
-                }
-                true
-            }
-        }
-    }
-
-    /// Queues a control command (never waits).
-    pub(crate) fn send_ctl(&self, c: Command) -> Result<()> {
-        self.ctl_tx.send(c).map_err(|_| ClientError::Disconnected)?;
-        self.wake();
-        Ok(())
     }
 }
 
@@ -250,7 +157,7 @@ impl Client {
     /// [`ClientError::AttachFailed`], [`ClientError::ConnectionLimit`],
     /// [`ClientError::Timeout`] (no broker within `connect_timeout`), …
     pub async fn connect(opts: ClientOptions) -> Result<Client> {
-        let io_thread::OpenSockets { cmd, dlv, mon, pull, push } = io_thread::open_sockets(&opts)?;
+        let sockets::OpenSockets { cmd, dlv, mon, pull, push } = sockets::open_sockets(&opts)?;
         let (data_tx, data_rx) = mpsc::channel(opts.command_capacity.max(1));
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let tel = Arc::new(Telemetry::new());
@@ -262,8 +169,7 @@ impl Client {
             .name("pulsemq-client-io".into())
             .spawn(move || io.run())
             .map_err(|e| ClientError::Io(format!("cannot start the I/O thread: {e}")))?;
-        let shared =
-            Arc::new(Shared { data_tx, ctl_tx, wake: Mutex::new(push), slot, tel, next_local: AtomicU64::new(1) });
+        let shared = Arc::new(Shared::new(data_tx, ctl_tx, push, slot, tel));
         let client = Client { inner: Arc::new(Inner { shared, opts }) };
         // The I/O thread enforces connect_timeout; this is only a backstop.
         let backstop = client.inner.opts.connect_timeout * 2 + Duration::from_secs(1);
@@ -435,7 +341,7 @@ impl Client {
         let shared = self.shared();
         let (tx, rx) = crate::queue::queue(self.inner.opts.subscription_capacity.max(1));
         let dropped = Arc::new(AtomicU64::new(0));
-        let id = shared.next_local.fetch_add(1, Ordering::Relaxed);
+        let id = shared.next_local_id();
         let local = LocalSub { id, tx, dropped: dropped.clone(), snapshot, dropping: Default::default() };
         // Built before sending, so that a cancelled call unsubscribes on drop.
         let sub = Subscription::new(id, namespace.to_owned(), pattern.to_string(), rx, dropped, shared.clone());

@@ -150,7 +150,7 @@ impl CmdSlot {
             return Direct::Queue;
         };
         // EAGAIN at the high-water mark leaves the frame as it was.
-        if crate::io_thread::send_frame(sock, frames).is_err() {
+        if crate::sockets::send_frame(sock, frames).is_err() {
             return Direct::Queue;
         }
         match sock.get_events() {

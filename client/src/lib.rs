@@ -14,16 +14,19 @@
 //! # }
 //! ```
 //!
-//! Layout: `wire` builds and parses frames with `pulsemq_shared` (no I/O);
-//! `io_thread` owns the ZeroMQ sockets on one OS thread per client, with
-//! `monitor` (connection events) and `backoff` (reconnect schedule), and
-//! lends the command socket through `cmd_slot` while it sleeps (NO_ACK
-//! publishes then leave from the caller's thread);
-//! `client` is the async API and `blocking` the callback-style one on top
-//! of it; `subscription` the message streams; `dispatch` the local pattern
-//! fan-out; `gaps` per-topic sequence tracking; `events` what is reported
-//! about both; `pending` request-id pairing; `payload` and `compression`
-//! the codecs.
+//! Layout (no module depends back on one that depends on it): `wire`
+//! builds and parses frames with `pulsemq_shared` (no I/O); `sockets`
+//! creates the ZeroMQ sockets and moves single frames; `io_thread` owns
+//! them on one OS thread per client (its submodules: `commands`, `outbox`,
+//! `inbox`, `replies`, `session`, `timers`), with `monitor` (connection
+//! events) and `backoff` (reconnect schedule), and lends the command socket
+//! through `cmd_slot` while it sleeps (NO_ACK publishes then leave from the
+//! caller's thread); `command` is what the API asks of the thread and
+//! `handle` the API's end of those channels; `client` is the async API and
+//! `blocking` the callback-style one on top of it; `subscription` the
+//! message streams; `dispatch` the local pattern fan-out; `gaps` per-topic
+//! sequence tracking; `events` what is reported about both; `pending`
+//! request-id pairing; `payload` and `compression` the codecs.
 
 #![warn(missing_docs)]
 
@@ -31,12 +34,14 @@ mod backoff;
 mod blocking;
 mod client;
 mod cmd_slot;
+mod command;
 mod compression;
 mod dispatch;
 mod error;
 mod events;
 mod fasthash;
 mod gaps;
+mod handle;
 mod io_thread;
 mod message;
 mod monitor;
@@ -44,6 +49,7 @@ mod options;
 mod payload;
 mod pending;
 mod queue;
+mod sockets;
 mod stats;
 mod subscription;
 mod wire;

@@ -8,8 +8,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::io_thread::context;
-
 /// What the I/O thread cares about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LinkEvent {
@@ -38,11 +36,11 @@ pub(crate) fn parse(frame: &[u8]) -> LinkEvent {
 }
 
 /// Starts monitoring `sock` and returns the PAIR socket its events arrive on.
-pub(crate) fn watch(sock: &zmq::Socket) -> zmq::Result<zmq::Socket> {
+pub(crate) fn watch(ctx: &zmq::Context, sock: &zmq::Socket) -> zmq::Result<zmq::Socket> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let endpoint = format!("inproc://pulsemq-client-monitor-{}", SEQ.fetch_add(1, Ordering::Relaxed));
     sock.monitor(&endpoint, i32::from(EVENT_DISCONNECTED | EVENT_HANDSHAKE_SUCCEEDED))?;
-    let pair = context().socket(zmq::PAIR)?;
+    let pair = ctx.socket(zmq::PAIR)?;
     pair.set_linger(0)?;
     pair.connect(&endpoint)?;
     Ok(pair)

@@ -59,7 +59,7 @@ pub struct ClientStats {
     pub reauths: u64,
     /// Sessions re-established after a loss.
     pub reconnects: u64,
-    /// Sequence gaps detected (see [`Event::SequenceGap`](crate::Event::SequenceGap)).
+    /// Sequence gaps detected (see [`Event::SequenceGap`]).
     pub gaps: u64,
     /// Messages missed according to those gaps.
     pub missed: u64,

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 use tokio::sync::oneshot;
 
-use crate::client::Shared;
+use crate::command::Command;
 use crate::dispatch::LocalId;
 use crate::error::{ClientError, Result};
-use crate::io_thread::Command;
+use crate::handle::Shared;
 use crate::message::Message;
 use crate::queue::QueueRx;
 
