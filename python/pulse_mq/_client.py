@@ -7,29 +7,30 @@ requests can be in flight; MSG deliveries are dispatched to every local subscrip
 matches, through a bounded queue per subscription (a slow consumer loses messages, counted, and
 never stalls the reader or the heartbeat). A heartbeat task PINGs both sockets; socket monitors,
 ERROR 2 and missing PONGs trigger re-AUTH / re-ATTACH / re-SUB with back-off.
+
+This module is the request layer (pairing replies, batching NO_ACK publishes, dispatching
+deliveries) and the async API; the session (connect, heartbeat, resync) is in ``_session``, the
+sync API in ``_sync``, local subscriptions in ``subscription``, counters in ``stats``, and the
+byte layout in ``protocol`` (no I/O there). No module imports one that imports it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
-import inspect
 import itertools
 import json
 import logging
 import os
 import queue as _queue
 import threading
-from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, Union
 
 import zmq
 import zmq.asyncio
-from zmq.utils.monitor import parse_monitor_message
 
 from . import codec
 from .errors import (
-    AuthFailedError,
     ConnectionLostError,
     NotAuthenticatedError,
     PulseMQError,
@@ -37,12 +38,13 @@ from .errors import (
     ProtocolError,
     error_from_code,
 )
+from ._session import SessionMixin
+from ._sync import SyncMixin
 from .message import PulseMessage
 from .protocol import (
     FLAG_CUMULATIVE,
     FLAG_NO_ACK,
     FLAG_SNAPSHOT,
-    MAX_LIMIT,
     Compression,
     DecodeError,
     Ext,
@@ -58,6 +60,8 @@ from .protocol import (
     validate_namespace,
     validate_topic,
 )
+from .stats import ClientStats, GapEvent
+from .subscription import LocalSub, Subscription
 
 __all__ = ["PulseMQClient", "Subscription", "GapEvent", "ClientStats"]
 
@@ -72,7 +76,6 @@ log = logging.getLogger("pulse_mq")
 #: when the loop next runs or, in a burst that does not yield, once this many bytes wait.
 _BATCH_MAX_BYTES = 256 * 1024
 
-_END = object()  # end-of-subscription marker in a queue
 
 
 def _routing_id() -> bytes:
@@ -82,213 +85,7 @@ def _routing_id() -> bytes:
     return bytes(rid)
 
 
-@dataclasses.dataclass(frozen=True)
-class GapEvent:
-    """Messages of one topic that never arrived (seen as a jump in the topic's sequence)."""
-    namespace: str
-    topic: str
-    first_missing: int
-    last_missing: int
-
-    @property
-    def missed(self) -> int:
-        return self.last_missing - self.first_missing + 1
-
-
-@dataclasses.dataclass
-class ClientStats:
-    """Counters of one client (read them from any thread)."""
-    published: int = 0
-    received: int = 0
-    dropped: int = 0          # deliveries lost because a subscription's queue was full
-    gaps: int = 0             # sequence gaps seen
-    missed: int = 0           # messages missing inside those gaps
-    reconnects: int = 0       # successful re-AUTH / re-ATTACH / re-SUB cycles
-    async_errors: int = 0     # ERRORs for NO_ACK publishes
-
-
-class _LocalSub:
-    """One local subscription: a pattern and where its messages go."""
-
-    def __init__(self, client: "PulseMQClient", namespace: str, pattern: Pattern, snapshot: bool,
-                 maxsize: int, callback: Optional[Callable] = None, threaded: bool = False):
-        self.client = client
-        self.namespace = namespace
-        self.pattern = pattern
-        self.snapshot = snapshot
-        self.callback = callback
-        self.threaded = threaded  # callback runs on the client's callback thread (sync mode)
-        self.queue: Optional[asyncio.Queue] = None if threaded else asyncio.Queue(maxsize)
-        self.dropped = 0
-        self.received = 0
-        self.active = True
-        self.error: Optional[BaseException] = None
-
-    @property
-    def key(self) -> Tuple[str, str]:
-        return (self.namespace, self.pattern.text)
-
-    def deliver(self, msg: PulseMessage) -> None:
-        if self.threaded:
-            try:
-                self.client._cb_queue.put_nowait((self, msg))
-            except _queue.Full:
-                self._drop(msg)
-                return
-        else:
-            try:
-                self.queue.put_nowait(msg)
-            except asyncio.QueueFull:
-                self._drop(msg)
-                return
-        self.received += 1
-
-    def _drop(self, msg: PulseMessage) -> None:
-        self.dropped += 1
-        self.client.stats.dropped += 1
-        cb = self.client._on_drop
-        if cb is not None:
-            try:
-                cb(msg)
-            except Exception:  # a user callback must not break the reader
-                log.exception("on_drop callback failed")
-
-    def end(self, error: Optional[BaseException] = None) -> None:
-        """Ends the subscription; iterators see StopAsyncIteration or ``error``."""
-        if not self.active and error is None:
-            return
-        self.active = False
-        self.error = error
-        if self.queue is not None:
-            item = error if error is not None else _END
-            try:
-                self.queue.put_nowait(item)
-            except asyncio.QueueFull:  # make room: the end marker must get through
-                try:
-                    self.queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    pass
-                self.queue.put_nowait(item)
-
-
-class Subscription:
-    """Returned by :meth:`PulseMQClient.async_subscribe`.
-
-    Use it directly in ``async for msg in client.async_subscribe(ns, pattern)`` (the SUB is sent
-    on the first iteration), or ``sub = await client.async_subscribe(...)`` to have the SUB
-    acknowledged (and errors raised) before iterating. ``async with`` unsubscribes on exit.
-    """
-
-    def __init__(self, client: "PulseMQClient", namespace: str, topic: str, snapshot: bool,
-                 maxsize: int, callback: Optional[Callable] = None):
-        self._client = client
-        self.namespace = namespace
-        self.topic = topic
-        self._snapshot = snapshot
-        self._maxsize = maxsize
-        self._callback = callback
-        self._local: Optional[_LocalSub] = None
-        self._start_lock: Optional[asyncio.Lock] = None
-        self._task: Optional[asyncio.Task] = None
-
-    # -- lifecycle ------------------------------------------------------------------------------
-    async def _start(self) -> "Subscription":
-        if self._local is not None:
-            return self
-        if self._start_lock is None:
-            self._start_lock = asyncio.Lock()
-        async with self._start_lock:
-            if self._local is None:
-                self._local = await self._client._add_sub(self.namespace, self.topic, self._snapshot,
-                                                          self._maxsize)
-                if self._callback is not None:
-                    self._task = asyncio.ensure_future(self._run_callback())
-        return self
-
-    def __await__(self):
-        return self._start().__await__()
-
-    async def _run_callback(self) -> None:
-        try:
-            async for msg in self:
-                try:
-                    r = self._callback(msg)
-                    if inspect.isawaitable(r):
-                        await r
-                except Exception:
-                    log.exception("subscription callback failed for %s", msg)
-        except asyncio.CancelledError:
-            pass
-        except PulseMQError as e:
-            log.error("subscription %s:%s ended: %s", self.namespace, self.topic, e)
-
-    def __aiter__(self) -> "Subscription":
-        return self
-
-    async def __anext__(self) -> PulseMessage:
-        if self._local is None:
-            await self._start()
-        item = await self._local.queue.get()
-        if item is _END:
-            self._local.queue.put_nowait(_END)  # stay ended for later calls
-            raise StopAsyncIteration
-        if isinstance(item, BaseException):
-            self._local.queue.put_nowait(item)
-            raise item
-        return item
-
-    def get_nowait(self) -> Optional[PulseMessage]:
-        """The next queued message, or None."""
-        if self._local is None:
-            return None
-        try:
-            item = self._local.queue.get_nowait()
-        except asyncio.QueueEmpty:
-            return None
-        if item is _END or isinstance(item, BaseException):
-            self._local.queue.put_nowait(item)
-            return None
-        return item
-
-    async def unsubscribe(self) -> None:
-        """Stops this subscription (UNSUB is sent when no other local subscription needs it)."""
-        if self._task is not None and self._task is not asyncio.current_task():
-            self._task.cancel()
-        if self._local is not None:
-            await self._client._remove_sub(self._local)
-
-    aclose = unsubscribe
-
-    async def __aenter__(self) -> "Subscription":
-        return await self._start()
-
-    async def __aexit__(self, *exc) -> None:
-        await self.unsubscribe()
-
-    # -- counters -------------------------------------------------------------------------------
-    @property
-    def dropped(self) -> int:
-        """Messages lost because this subscription's queue was full."""
-        return self._local.dropped if self._local else 0
-
-    @property
-    def received(self) -> int:
-        return self._local.received if self._local else 0
-
-    @property
-    def pending(self) -> int:
-        """Messages waiting in the queue."""
-        return self._local.queue.qsize() if self._local and self._local.queue else 0
-
-    @property
-    def active(self) -> bool:
-        return bool(self._local and self._local.active)
-
-    def __repr__(self) -> str:
-        return f"Subscription({self.namespace!r}, {self.topic!r}, active={self.active})"
-
-
-class PulseMQClient:
+class PulseMQClient(SessionMixin, SyncMixin):
     """PulseMQ client (protocol 6; NO_ACK bursts travel in batch frames, acknowledged publishes
     are confirmed by the broker's cumulative ACKs).
 
@@ -365,7 +162,7 @@ class PulseMQClient:
         # (namespace, topic) pairs already checked by validate_* (bounded).
         self._valid_names: set = set()
         self._noack: "collections.OrderedDict[int, Tuple[str, str]]" = collections.OrderedDict()
-        self._subs: Dict[str, List[_LocalSub]] = {}
+        self._subs: Dict[str, List[LocalSub]] = {}
         self._last_seq: Dict[Tuple[str, str], int] = {}
         self._tasks: List[asyncio.Task] = []
         self._resync_task: Optional[asyncio.Task] = None
@@ -401,141 +198,6 @@ class PulseMQClient:
     def __repr__(self) -> str:
         return (f"PulseMQClient({self.host!r}, {self.pub_port}, {self.sub_port}, username={self.username!r}, "
                 f"connected={self.is_connected})")
-
-    # ========================================================================================
-    # connection
-    # ========================================================================================
-    async def async_connect(self) -> "PulseMQClient":
-        """Connects both sockets, authenticates and attaches. Raises AuthFailedError on bad
-        credentials, PulseMQTimeoutError when the broker does not answer within connect_timeout."""
-        if self._closed:
-            raise ConnectionLostError("this client was closed; create a new one")
-        if self._connected:
-            return self
-        loop = asyncio.get_running_loop()
-        if self._loop is not None and self._loop is not loop:
-            raise RuntimeError("this client is bound to another event loop")
-        self._loop = loop
-        self._ready = asyncio.Event()
-        self._ctx = zmq.asyncio.Context()
-        self._cmd = self._socket(self._cmd_id, self.pub_port)
-        self._del = self._socket(self._del_id, self.sub_port)
-        self._del.setsockopt(zmq.RCVHWM, 100_000)
-        self._tasks = [
-            asyncio.ensure_future(self._read_loop(self._cmd, "command")),
-            asyncio.ensure_future(self._read_loop(self._del, "delivery")),
-            asyncio.ensure_future(self._monitor_loop(self._cmd, "command")),
-            asyncio.ensure_future(self._monitor_loop(self._del, "delivery")),
-        ]
-        self._connected = True
-        try:
-            await self._handshake(self.connect_timeout, initial=True)
-        except BaseException:
-            self._connected = False
-            await self._teardown()
-            raise
-        self._ready.set()
-        self._tasks.append(asyncio.ensure_future(self._heartbeat_loop()))
-        log.info("connected to %s:%s/%s as %s", self.host, self.pub_port, self.sub_port, self.username)
-        return self
-
-    def _socket(self, identity: bytes, port: int) -> zmq.asyncio.Socket:
-        s = self._ctx.socket(zmq.DEALER)
-        s.setsockopt(zmq.ROUTING_ID, identity)
-        s.setsockopt(zmq.LINGER, 0)
-        s.setsockopt(zmq.RECONNECT_IVL, 100)
-        s.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
-        s.setsockopt(zmq.MAXMSGSIZE, MAX_LIMIT + (1 << 20))
-        for opt, val in (("HEARTBEAT_IVL", 1000), ("HEARTBEAT_TIMEOUT", 3000), ("HEARTBEAT_TTL", 6000)):
-            if hasattr(zmq, opt):
-                s.setsockopt(getattr(zmq, opt), val)
-        s.connect(f"tcp://{self.host}:{port}")
-        return s
-
-    async def _handshake(self, timeout: float, initial: bool = False) -> None:
-        """AUTH, ATTACH, then SUB for every local subscription."""
-        self._pub_order.clear()  # the old session's order means nothing to the new one
-        body = json.dumps({"username": self.username, "token": self.token}).encode()
-        ack = await self._raw_request(self._cmd, MsgType.AUTH, payload=body, timeout=timeout)
-        self.user_id = ack.get("user_id")
-        self.session = ack.get("session")
-        if ack.get("ping_interval"):
-            self.broker_ping_interval = float(ack["ping_interval"])
-        if not self.session:
-            raise ProtocolError(f"AUTH_OK without a session (a protocol-4 broker?): {ack}")
-        attach = json.dumps({"session": self.session, "token": self.token}).encode()
-        await self._raw_request(self._del, MsgType.ATTACH, payload=attach, timeout=timeout)
-        keys: Dict[Tuple[str, str], bool] = {}
-        for subs in self._subs.values():
-            for s in subs:
-                if s.active:
-                    keys[s.key] = keys.get(s.key, False) or s.snapshot
-        for (ns, pattern), snap in keys.items():
-            try:
-                await self._raw_request(self._cmd, MsgType.SUB, ns, pattern,
-                                        payload=b'{"snapshot":true}' if snap else b"", timeout=timeout)
-            except (PulseMQTimeoutError, NotAuthenticatedError):
-                raise
-            except PulseMQError as e:  # e.g. a role revoked while we were away
-                log.warning("re-subscribing %s:%s failed: %s", ns, pattern, e)
-                for s in list(self._subs.get(ns, [])):
-                    if s.key == (ns, pattern):
-                        self._detach_local(s)
-                        s.end(e)
-
-    async def async_close(self) -> None:
-        """Says BYE (ends the session and its subscriptions at once) and closes the sockets."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._resync_task is not None:
-            self._resync_task.cancel()
-        if self._connected and self._ready is not None and self._ready.is_set():
-            try:
-                await self._raw_request(self._cmd, MsgType.BYE, timeout=1.0)
-            except (PulseMQError, zmq.ZMQError, asyncio.CancelledError):
-                pass
-        for subs in self._subs.values():
-            for s in subs:
-                s.end()
-        self._subs.clear()
-        await self._teardown()
-        self._connected = False
-        self._stop_event.set()
-
-    async def _teardown(self) -> None:
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(ConnectionLostError("client closed"))
-        self._pending.clear()
-        current = asyncio.current_task()
-        for t in self._tasks:
-            if t is not current:
-                t.cancel()
-        for t in self._tasks:
-            if t is not current:
-                try:
-                    await t
-                except BaseException:
-                    pass
-        self._tasks = []
-        for s in (self._cmd, self._del):
-            if s is not None:
-                try:
-                    s.disable_monitor()
-                except zmq.ZMQError:
-                    pass
-                s.close(linger=0)
-        self._cmd = self._del = None
-        if self._ctx is not None:
-            self._ctx.term()
-            self._ctx = None
-
-    async def __aenter__(self) -> "PulseMQClient":
-        return await self.async_connect()
-
-    async def __aexit__(self, *exc) -> None:
-        await self.async_close()
 
     # ========================================================================================
     # requests
@@ -772,134 +434,6 @@ class PulseMQClient:
             except Exception:
                 log.exception("on_gap callback failed")
 
-    async def _heartbeat_loop(self) -> None:
-        while not self._closed:
-            interval = self.ping_interval or self.broker_ping_interval or 30.0
-            if self.broker_ping_interval:
-                interval = min(interval, self.broker_ping_interval)
-            slept_from = self._loop.time()
-            await asyncio.sleep(interval)
-            if self._closed or self._ready is None or not self._ready.is_set():
-                continue
-            if self._loop.time() - slept_from > 2 * interval + 1.0:
-                # the event loop was blocked long enough for the broker to expire the session,
-                # and a PING to an expired session still gets a PONG: start a new session now
-                self._connection_problem("event loop stalled past the session timeout")
-                continue
-            try:
-                await asyncio.gather(
-                    self._raw_request(self._cmd, MsgType.PING, timeout=self.ping_timeout),
-                    self._raw_request(self._del, MsgType.PING, timeout=self.ping_timeout),
-                )
-            except asyncio.CancelledError:
-                raise
-            except PulseMQTimeoutError:
-                log.warning("no PONG within %.1f s", self.ping_timeout)
-                self._connection_problem("no PONG within ping_timeout")
-            except PulseMQError as e:
-                log.warning("heartbeat failed: %s", e)
-            except zmq.ZMQError as e:
-                if self._closed:
-                    return
-                log.warning("heartbeat failed: %s", e)
-
-    async def _monitor_loop(self, sock, name: str) -> None:
-        events = zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED
-        msock = sock.get_monitor_socket(events)
-        lost = False
-        try:
-            while True:
-                frames = await msock.recv_multipart()
-                ev = parse_monitor_message(frames)["event"]
-                if ev == zmq.EVENT_DISCONNECTED:
-                    if not lost:
-                        log.info("%s socket disconnected", name)
-                    lost = True
-                    if not self.reconnect:
-                        self._connection_problem(f"{name} socket disconnected")
-                elif ev == zmq.EVENT_HANDSHAKE_SUCCEEDED and lost:
-                    lost = False
-                    log.info("%s socket reconnected", name)
-                    self._connection_problem(f"{name} socket reconnected")
-        except asyncio.CancelledError:
-            raise
-        except zmq.ZMQError:
-            return
-        finally:
-            msock.close(linger=0)
-
-    def _connection_problem(self, reason: str) -> None:
-        if self._closed or not self._connected:
-            return
-        if self.reconnect:
-            self._trigger_resync(reason)
-        else:
-            self._fail(ConnectionLostError(f"connection lost ({reason}) and reconnect=False"))
-
-    def _trigger_resync(self, reason: str) -> None:
-        if self._closed or not self._connected or self._fatal is not None:
-            return
-        if self._resync_task is not None and not self._resync_task.done():
-            return
-        log.info("re-establishing the session: %s", reason)
-        self._ready.clear()
-        self._resync_task = asyncio.ensure_future(self._resync_loop())
-
-    async def _resync_loop(self) -> None:
-        delay = self.reconnect_delay
-        last: Optional[BaseException] = None
-        for attempt in range(1, self.max_reconnect_attempts + 1):
-            if self._closed:
-                return
-            try:
-                await self._handshake(self.connect_timeout)
-            except asyncio.CancelledError:
-                raise
-            except AuthFailedError as e:
-                if type(e) is AuthFailedError:  # credentials refused: retrying cannot help
-                    self._fail(e)
-                    return
-                last = e
-            except (PulseMQError, zmq.ZMQError, OSError) as e:
-                last = e
-            else:
-                self.stats.reconnects += 1
-                self._ready.set()
-                log.info("session re-established (attempt %d)", attempt)
-                if self._on_reconnect is not None:
-                    try:
-                        r = self._on_reconnect()
-                        if inspect.isawaitable(r):
-                            await r
-                    except Exception:
-                        log.exception("on_reconnect callback failed")
-                return
-            log.warning("reconnect attempt %d/%d failed: %s; next in %.0f s", attempt,
-                        self.max_reconnect_attempts, last, delay)
-            if attempt < self.max_reconnect_attempts:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.reconnect_max_delay)
-        err = ConnectionLostError(f"reconnect failed after {self.max_reconnect_attempts} attempts: {last}")
-        err.__cause__ = last
-        self._fail(err)
-
-    def _fail(self, err: PulseMQError) -> None:
-        """Fatal: every waiter and every subscription sees ``err``."""
-        if self._fatal is not None:
-            return
-        self._fatal = err
-        self.last_error = err
-        log.error("client failed: %s", err)
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(err)
-        for subs in self._subs.values():
-            for s in subs:
-                s.end(err)
-        if self._ready is not None:
-            self._ready.set()  # wake waiters, they check _fatal
-        self._stop_event.set()
-
     # ========================================================================================
     # publish
     # ========================================================================================
@@ -991,9 +525,9 @@ class PulseMQClient:
         return sub
 
     async def _add_sub(self, namespace: str, topic: str, snapshot: bool, maxsize: int,
-                       callback: Optional[Callable] = None, threaded: bool = False) -> _LocalSub:
+                       callback: Optional[Callable] = None, threaded: bool = False) -> LocalSub:
         pattern = Pattern(topic)
-        local = _LocalSub(self, namespace, pattern, snapshot, maxsize, callback, threaded)
+        local = LocalSub(self, namespace, pattern, snapshot, maxsize, callback, threaded)
         # registered before the SUB goes out: nothing delivered after the ACK can be missed
         self._subs.setdefault(namespace, []).append(local)
         try:
@@ -1005,7 +539,7 @@ class PulseMQClient:
             raise
         return local
 
-    def _detach_local(self, local: _LocalSub) -> None:
+    def _detach_local(self, local: LocalSub) -> None:
         subs = self._subs.get(local.namespace)
         if subs and local in subs:
             subs.remove(local)
@@ -1017,7 +551,7 @@ class PulseMQClient:
             if local.pattern.matches(key[1]) and not any(s.pattern.matches(key[1]) for s in remaining):
                 del self._last_seq[key]
 
-    async def _remove_sub(self, local: _LocalSub) -> None:
+    async def _remove_sub(self, local: LocalSub) -> None:
         if local not in self._subs.get(local.namespace, []):
             local.end()
             return
@@ -1059,179 +593,3 @@ class PulseMQClient:
     async def async_query_permission(self) -> dict:
         """``{"type": user_type, "namespaces": {ns: "SUB" | "PUB" | "ADMIN"}}``."""
         return await self._query({"type": "permission"})
-
-    # ========================================================================================
-    # sync mode
-    # ========================================================================================
-    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
-        with self._sync_lock:
-            if self._loop is not None:
-                return self._loop
-            loop = asyncio.new_event_loop()
-            t = threading.Thread(target=loop.run_forever, name="pulse_mq-loop", daemon=True)
-            t.start()
-            self._thread_loop, self._thread, self._loop = loop, t, loop
-            return loop
-
-    def _call(self, coro_fn: Callable[[], Awaitable], timeout: Optional[float] = None) -> Any:
-        loop = self._ensure_loop()
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            raise RuntimeError("synchronous PulseMQClient method called from the client's own event loop "
-                               "(e.g. inside an async callback): use the async_* method instead")
-
-        async def run():
-            return await coro_fn()
-
-        fut = asyncio.run_coroutine_threadsafe(run(), loop)
-        try:
-            return fut.result(timeout)
-        except TimeoutError:
-            fut.cancel()
-            raise PulseMQTimeoutError(f"no result within {timeout} s") from None
-
-    def connect(self) -> "PulseMQClient":
-        """Synchronous :meth:`async_connect` (the client then runs on its own loop thread); makes
-        the subscriptions and sends the publishes registered so far."""
-        self._call(self.async_connect)
-        self._activate()
-        return self
-
-    def _ensure_cb_thread(self) -> None:
-        with self._sync_lock:
-            if self._cb_thread is None:
-                self._cb_thread = threading.Thread(target=self._cb_worker, name="pulse_mq-callbacks",
-                                                   daemon=True)
-                self._cb_thread.start()
-
-    def _cb_worker(self) -> None:
-        while True:
-            item = self._cb_queue.get()
-            if item is None:
-                return
-            local, msg = item
-            if not local.active:
-                continue
-            try:
-                local.callback(msg)
-            except Exception:
-                log.exception("subscription callback failed for %s", msg)
-
-    def subscribe(self, namespace: str, topic: str, callback: Callable[[PulseMessage], Any], *,
-                  snapshot: bool = False) -> None:
-        """Sync mode: ``callback(msg)`` is called for every message matching ``topic``.
-
-        Before :meth:`run` the subscription is registered and made by ``run()``; afterwards (from
-        any thread) it is made at once. Callbacks run one at a time on the client's callback
-        thread, never on the network loop: a slow callback cannot delay heartbeats; when it falls
-        ``queue_size`` messages behind, further messages are dropped and counted."""
-        validate_namespace(namespace)
-        Pattern(topic)
-        if not callable(callback):
-            raise TypeError("callback must be callable")
-        with self._sync_lock:
-            if not self._running:
-                self._registered_subs.append((namespace, topic, callback, snapshot))
-                return
-        self._ensure_cb_thread()
-        self._call(lambda: self._add_sub(namespace, topic, snapshot, self.queue_size, callback, True))
-
-    def publish(self, namespace: str, topic: str, data: Any, format: Union[str, int, Format, None] = None,
-                compress: Union[str, Compression, None] = None, *, ack: bool = True,
-                timeout: Optional[float] = None) -> Optional[int]:
-        """Sync mode publish, thread-safe. Before :meth:`run` it is queued (sent by ``run()``,
-        returns None); afterwards it blocks until PUB_OK and returns the sequence number."""
-        validate_namespace(namespace)
-        validate_topic(topic)
-        with self._sync_lock:
-            if not self._running:
-                self._registered_pubs.append(((namespace, topic, data, format, compress), {"ack": ack}))
-                return None
-        return self._call(lambda: self.async_publish(namespace, topic, data, format, compress, ack=ack,
-                                                     timeout=timeout))
-
-    def unsubscribe(self, namespace: str, topic: str) -> None:
-        self._call(lambda: self.async_unsubscribe(namespace, topic))
-
-    def query_namespaces(self) -> List[dict]:
-        return self._call(self.async_query_namespaces)
-
-    def query_topics(self, namespace: str) -> List[str]:
-        return self._call(lambda: self.async_query_topics(namespace))
-
-    def query_permission(self) -> dict:
-        return self._call(self.async_query_permission)
-
-    def flush(self, timeout: Optional[float] = None) -> None:
-        self._call(lambda: self.async_flush(timeout))
-
-    def start(self) -> "PulseMQClient":
-        """Connects, makes the registered subscriptions, sends the registered publishes, and
-        returns; the client keeps running on its threads until :meth:`stop` / :meth:`close`."""
-        return self.connect()
-
-    def _activate(self) -> None:
-        with self._sync_lock:
-            if self._running:
-                return
-            subs, self._registered_subs = self._registered_subs, []
-            pubs, self._registered_pubs = self._registered_pubs, []
-            self._running = True
-        if subs:
-            self._ensure_cb_thread()
-        for ns, topic, cb, snap in subs:
-            self._call(lambda ns=ns, topic=topic, cb=cb, snap=snap:
-                       self._add_sub(ns, topic, snap, self.queue_size, cb, True))
-        for args, kw in pubs:
-            self._call(lambda args=args, kw=kw: self.async_publish(*args, **kw))
-
-    def run(self, timeout: Optional[float] = None) -> None:
-        """Sync mode main loop: :meth:`start`, then block until :meth:`stop` (from a callback or
-        another thread), Ctrl-C, ``timeout`` seconds, or a fatal connection loss (raised).
-        Closes the client on the way out."""
-        self.start()
-        try:
-            self._stop_event.wait(timeout)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            fatal = self._fatal
-            self.close()
-        if fatal is not None:
-            raise fatal
-
-    def stop(self) -> None:
-        """Makes :meth:`run` return (thread-safe, also from a callback)."""
-        self._stop_event.set()
-
-    def close(self) -> None:
-        """Synchronous :meth:`async_close`; also stops the loop and callback threads."""
-        if self._loop is not None and not self._closed:
-            try:
-                self._call(self.async_close, timeout=10)
-            except RuntimeError:
-                raise
-            except Exception as e:
-                log.debug("close: %s", e)
-        self._closed = True
-        self._stop_event.set()
-        if self._cb_thread is not None:
-            self._cb_queue.put(None)
-            if self._cb_thread is not threading.current_thread():
-                self._cb_thread.join(timeout=5)
-            self._cb_thread = None
-        if self._thread_loop is not None:
-            loop, self._thread_loop = self._thread_loop, None
-            loop.call_soon_threadsafe(loop.stop)
-            if self._thread is not threading.current_thread():
-                self._thread.join(timeout=5)
-            loop.close()
-
-    def __enter__(self) -> "PulseMQClient":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -13,7 +13,7 @@ import functools
 import re
 import struct
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple, Union
 
 from .errors import ProtocolError, TopicFormatError
