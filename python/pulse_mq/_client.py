@@ -54,9 +54,11 @@ from .protocol import (
     Pattern,
     cumulative_ack_seq,
     decode_frames,
-    decode_v6,
+    Delivery,
+    decode_v6_items,
     encode_batch,
     encode_v6,
+    encode_v6_publish,
     validate_namespace,
     validate_topic,
 )
@@ -75,6 +77,9 @@ log = logging.getLogger("pulse_mq")
 #: NO_ACK publishes queued in one event-loop turn leave as one protocol-6 batch frame, sent
 #: when the loop next runs or, in a burst that does not yield, once this many bytes wait.
 _BATCH_MAX_BYTES = 256 * 1024
+
+#: ``format=`` strings already parsed (a publisher passes the same few over and over).
+_FORMATS_SEEN: Dict[str, Format] = {}
 
 
 
@@ -163,6 +168,8 @@ class PulseMQClient(SessionMixin, SyncMixin):
         self._valid_names: set = set()
         self._noack: "collections.OrderedDict[int, Tuple[str, str]]" = collections.OrderedDict()
         self._subs: Dict[str, List[LocalSub]] = {}
+        # (namespace, topic) -> the local subscriptions matching it; cleared when _subs changes
+        self._routes: Dict[Tuple[str, str], List[LocalSub]] = {}
         self._last_seq: Dict[Tuple[str, str], int] = {}
         self._tasks: List[asyncio.Task] = []
         self._resync_task: Optional[asyncio.Task] = None
@@ -349,9 +356,11 @@ class PulseMQClient(SessionMixin, SyncMixin):
             except DecodeError as e:
                 items = [e]
         else:
-            items = decode_v6(parts[0])
+            items = decode_v6_items(parts[0])
         for f in items:
-            if isinstance(f, DecodeError):
+            if type(f) is Delivery:
+                self._on_delivery(f)
+            elif isinstance(f, DecodeError):
                 log.warning("undecodable message on the %s socket: %s", name, f)
             else:
                 self._on_frame(sock, name, f)
@@ -397,30 +406,48 @@ class PulseMQClient(SessionMixin, SyncMixin):
             self._trigger_resync("ERROR 2 on a NO_ACK publish")
 
     def _on_msg(self, f: Frames) -> None:
+        """A MSG decoded by the full decoder (protocol 5, or a v6 MSG the fast path left out)."""
         ext = f.ext
         if ext is None:
             try:
                 ext = Ext.decode(f.reserved)
             except DecodeError:
                 ext = Ext(0, 0)
-        msg = PulseMessage(f.namespace, f.topic, f.username, f.header.format, f.header.flags,
-                           f.header.timestamp_ms, f.payload, ext.seq, ext.broker_time_us)
+        self._on_delivery(Delivery(f.namespace, f.topic, f.username, f.header.format, f.header.flags,
+                                   f.header.timestamp_ms, f.payload, ext.seq, ext.broker_time_us))
+
+    def _on_delivery(self, d: Delivery) -> None:
+        """Gap tracking, then a copy of the message for every matching local subscription. Runs
+        once per delivered message: the local subscriptions matching a topic are looked up once
+        per (namespace, topic) and kept in ``_routes`` until the subscriptions change."""
+        ns, topic, publisher, fmt, flags, ts, payload, seq, broker_time_us = d
+        msg = PulseMessage(ns, topic, publisher, fmt, flags, ts, payload, seq, broker_time_us)
         self.stats.received += 1
-        snapshot = bool(f.header.flags & FLAG_SNAPSHOT)
-        if ext.seq and not snapshot:
-            key = (f.namespace, f.topic)
+        key = (ns, topic)
+        snapshot = flags & FLAG_SNAPSHOT
+        if seq:
             last = self._last_seq.get(key)
-            if last is not None and ext.seq > last + 1:
-                self._gap(GapEvent(f.namespace, f.topic, last + 1, ext.seq - 1))
-            # seq <= last: the broker restarted (sequences start again at 1) or a duplicate
-            self._last_seq[key] = ext.seq
-        elif ext.seq and snapshot:
-            key = (f.namespace, f.topic)
-            if ext.seq > self._last_seq.get(key, 0):
-                self._last_seq[key] = ext.seq
-        for s in self._subs.get(f.namespace, ()):
-            if s.active and s.pattern.matches(f.topic) and (s.snapshot or not snapshot):
+            if not snapshot:
+                if last is not None and seq > last + 1:
+                    self._gap(GapEvent(ns, topic, last + 1, seq - 1))
+                # seq <= last: the broker restarted (sequences start again at 1) or a duplicate
+                self._last_seq[key] = seq
+            elif last is None or seq > last:
+                self._last_seq[key] = seq
+        route = self._routes.get(key)
+        if route is None:
+            route = self._route(ns, topic)
+        for s in route:
+            if s.active and (s.snapshot or not snapshot):
                 s.deliver(msg)
+
+    def _route(self, ns: str, topic: str) -> List[LocalSub]:
+        """The local subscriptions whose pattern matches ``topic`` (cached, bounded)."""
+        if len(self._routes) >= 10_000:
+            self._routes.clear()
+        route = [s for s in self._subs.get(ns, ()) if s.pattern.matches(topic)]
+        self._routes[(ns, topic)] = route
+        return route
 
     def _gap(self, ev: GapEvent) -> None:
         self.stats.gaps += 1
@@ -457,8 +484,15 @@ class PulseMQClient(SessionMixin, SyncMixin):
             if len(self._valid_names) >= 10_000:
                 self._valid_names.clear()
             self._valid_names.add((namespace, topic))
-        fmt = codec.infer_format(data) if format is None else Format.parse(format)
-        algo = Compression.parse(compress)
+        if format is None:
+            fmt = codec.infer_format(data)
+        else:
+            fmt = _FORMATS_SEEN.get(format) if isinstance(format, str) else None
+            if fmt is None:
+                fmt = Format.parse(format)
+                if isinstance(format, str) and len(_FORMATS_SEEN) < 64:
+                    _FORMATS_SEEN[format] = fmt
+        algo = None if compress is None else Compression.parse(compress)
         if fmt == Format.DF_ARROW and not isinstance(data, (bytes, bytearray)):
             payload, flags = await self._encode_maybe_offloaded(data, fmt, algo)
         else:
@@ -468,13 +502,14 @@ class PulseMQClient(SessionMixin, SyncMixin):
                                         timeout=timeout)
             self.stats.published += 1
             return reply.get("seq") if isinstance(reply, dict) else None
-        await self._wait_ready(self.request_timeout if timeout is None else timeout)
+        ready = self._ready
+        if self._fatal is not None or self._closed or not self._connected or ready is None or not ready.is_set():
+            await self._wait_ready(self.request_timeout if timeout is None else timeout)
         rid = self._next_rid()
         self._noack[rid] = (namespace, topic)
-        while len(self._noack) > 100_000:
+        if len(self._noack) > 100_000:
             self._noack.popitem(last=False)
-        frame = encode_v6(MsgType.PUB, namespace, topic, payload, fmt=fmt, flags=flags | FLAG_NO_ACK,
-                          request_id=rid)
+        frame = encode_v6_publish(namespace, topic, payload, fmt, flags | FLAG_NO_ACK, rid)
         self._outq.append(frame)
         self._outq_bytes += len(frame)
         self.stats.published += 1
@@ -530,6 +565,7 @@ class PulseMQClient(SessionMixin, SyncMixin):
         local = LocalSub(self, namespace, pattern, snapshot, maxsize, callback, threaded)
         # registered before the SUB goes out: nothing delivered after the ACK can be missed
         self._subs.setdefault(namespace, []).append(local)
+        self._routes.clear()
         try:
             await self._request("cmd", MsgType.SUB, namespace, topic,
                                 b'{"snapshot":true}' if snapshot else b"")
@@ -545,6 +581,7 @@ class PulseMQClient(SessionMixin, SyncMixin):
             subs.remove(local)
             if not subs:
                 del self._subs[local.namespace]
+            self._routes.clear()
         # forget sequence tracking for topics no remaining subscription covers
         remaining = self._subs.get(local.namespace, [])
         for key in [k for k in self._last_seq if k[0] == local.namespace]:

@@ -127,6 +127,7 @@ class SessionMixin:
             for s in subs:
                 s.end()
         self._subs.clear()
+        self._routes.clear()
         await self._teardown()
         self._connected = False
         self._stop_event.set()

@@ -296,7 +296,10 @@ def decompress(data: bytes, algo: Compression, fmt: Format) -> bytes:
 def prepare_payload(data: Any, fmt: Format, algo: Optional[Compression]) -> Tuple[bytes, int]:
     """Encodes, checks the limit on the uncompressed size (so that receivers can inflate it), then
     compresses. Returns ``(wire_payload, flags)``."""
-    raw = encode_payload(data, fmt)
+    if type(data) is bytes and (fmt is Format.BYTES or (fmt is Format.STRING and data.isascii())):
+        raw = data  # the common case: nothing to encode or check (ASCII is valid UTF-8)
+    else:
+        raw = encode_payload(data, fmt)
     limit = fmt.limit
     if len(raw) > limit:
         raise PayloadTooLargeError(

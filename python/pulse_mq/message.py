@@ -34,7 +34,7 @@ class PulseMessage:
         self.namespace = namespace
         self.topic = topic
         self.publisher = publisher
-        self.format_code = Format(format_code)
+        self.format_code = format_code if type(format_code) is Format else Format(format_code)
         self.flags = flags
         self.timestamp = timestamp
         self.raw_payload = raw_payload
