@@ -41,7 +41,7 @@ use crate::perms::PermSnapshot;
 use auth::AuthThrottle;
 use session::SessionTable;
 use sockets::EngineSockets;
-use stats::{Histogram, StatsSnapshot, Totals};
+use stats::{FrameClock, Histogram, StatsSnapshot, Totals};
 use subscriptions::{SessionKey, SubscriptionIndex};
 use topics::TopicRegistry;
 
@@ -127,6 +127,8 @@ pub(crate) struct Engine {
     throttle: AuthThrottle,
     totals: Totals,
     latency: Histogram,
+    /// The clock of the frame being handled (see [`FrameClock`]).
+    frame: FrameClock,
     /// Reused buffer for the sessions a publish matches.
     matched: Vec<SessionKey>,
     /// Publishes processed so far (dedup mark for deliveries).
@@ -164,6 +166,7 @@ impl Engine {
             throttle: AuthThrottle::default(),
             totals: Totals::default(),
             latency: Histogram::default(),
+            frame: FrameClock::start(),
             matched: Vec::with_capacity(64),
             publish_count: 0,
             scratch: Vec::with_capacity(256),
@@ -254,8 +257,15 @@ impl Engine {
         info!("engine stopped");
     }
 
-    /// One message from the command port: `[rid, frames...]`.
+    /// One message from the command port: `[rid, frames...]`, timed as one
+    /// frame (a protocol-6 batch of publishes reads the clock once).
     fn on_command(&mut self, parts: &mut [zmq::Message], n: usize) {
+        self.frame = FrameClock::start();
+        self.on_command_frame(parts, n);
+        self.frame.finish(&mut self.latency);
+    }
+
+    fn on_command_frame(&mut self, parts: &mut [zmq::Message], n: usize) {
         if n < 2 {
             return; // a bare routing id cannot be answered
         }

@@ -2,7 +2,6 @@
 
 use std::io::Write as _;
 use std::sync::Arc;
-use std::time::Instant;
 
 use pulsemq_shared::header::flags;
 use pulsemq_shared::payloads::PUB_OK;
@@ -27,15 +26,9 @@ pub(super) struct Accepted {
     timestamp_ms: i64,
     seq: u64,
     broker_time_us: u64,
-    started: Instant,
     ack: bool,
     version: u8,
     request_id: u32,
-}
-
-/// µs since the Unix epoch.
-pub(super) fn now_us() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
 impl Engine {
@@ -43,7 +36,6 @@ impl Engine {
     /// (5). Only a message that passes all of them gets a sequence number;
     /// it is then delivered and acknowledged by [`Engine::finish_pub`].
     pub(super) fn on_pub(&mut self, req: &Request) -> Option<Accepted> {
-        let started = Instant::now();
         let key: SessionKey = self.session_of(req)?;
         let f = req.frames;
         let h = f.header;
@@ -74,7 +66,7 @@ impl Engine {
             return None;
         }
 
-        let broker_time_us = now_us();
+        let broker_time_us = self.frame.broker_time_us;
         let len = f.payload.len() as u64;
         let (perms, cfg) = (&self.perms, &self.cfg);
         let limits = || TopicLimits {
@@ -132,6 +124,7 @@ impl Engine {
         }
         self.totals.msgs_in += 1;
         self.totals.bytes_in += len;
+        self.frame.accepted += 1;
         Some(Accepted {
             key,
             user,
@@ -140,7 +133,6 @@ impl Engine {
             timestamp_ms: h.timestamp_ms,
             seq,
             broker_time_us,
-            started,
             ack: !h.has_flag(flags::NO_ACK),
             version: h.version,
             request_id: h.request_id,
@@ -167,7 +159,6 @@ impl Engine {
             broker_time_us: a.broker_time_us,
         };
         self.deliver(&mut out, None);
-        self.latency.record(a.started.elapsed().as_micros() as u64);
 
         if a.ack {
             let rid: &[u8] = &head[0];
@@ -198,7 +189,6 @@ impl Engine {
             broker_time_us: a.broker_time_us,
         };
         self.deliver(&mut out, None);
-        self.latency.record(a.started.elapsed().as_micros() as u64);
         if a.ack {
             self.owe_ack(a.key, a.request_id, a.seq);
         }
