@@ -33,7 +33,7 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::wire::WireFrame;
 
@@ -47,9 +47,8 @@ pub(crate) struct CmdSlot {
     state: Mutex<SlotState>,
     /// Data commands in the channel to the I/O thread, not yet taken by it.
     backlog: AtomicUsize,
-    /// When the latest NO_ACK publish was offered, in ns since `epoch`.
+    /// When the latest NO_ACK publish was offered, in wall-clock ns.
     last_offer_ns: AtomicU64,
-    epoch: Instant,
 }
 
 struct SlotState {
@@ -78,7 +77,6 @@ impl CmdSlot {
             state: Mutex::new(SlotState { sock: None, open: false }),
             backlog: AtomicUsize::new(0),
             last_offer_ns: AtomicU64::new(0),
-            epoch: Instant::now(),
         }
     }
 
@@ -122,16 +120,18 @@ impl CmdSlot {
     }
 
     /// Caller: sends `frames` now if the publish is not part of a burst,
-    /// the slot is free and open, and nothing is queued ahead.
-    pub(crate) fn try_send(&self, frames: &mut WireFrame) -> Direct {
-        // Saturates after 584 years; 0 = never offered.
-        let now = (self.epoch.elapsed().as_nanos() as u64).max(1);
-        self.try_send_at(frames, now)
+    /// the slot is free and open, and nothing is queued ahead. `now_ns` is
+    /// the wall clock (ns since the Unix epoch) the caller already read to
+    /// stamp the message: a step back of that clock only makes one publish
+    /// count as part of a burst (queued, not sent directly), which is safe.
+    pub(crate) fn try_send(&self, frames: &mut WireFrame, now_ns: u64) -> Direct {
+        // 0 = never offered.
+        self.try_send_at(frames, now_ns.max(1))
     }
 
-    /// [`CmdSlot::try_send`] at a given time (ns since `epoch`, never 0):
-    /// apart so that tests decide what counts as a burst instead of racing
-    /// the scheduler of a loaded machine.
+    /// [`CmdSlot::try_send`] at a given time (ns, never 0): apart so that
+    /// tests decide what counts as a burst instead of racing the scheduler
+    /// of a loaded machine.
     fn try_send_at(&self, frames: &mut WireFrame, now: u64) -> Direct {
         let prev = self.last_offer_ns.swap(now, Ordering::Relaxed);
         if prev != 0 && now.saturating_sub(prev) < BURST_GAP.as_nanos() as u64 {

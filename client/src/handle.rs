@@ -104,8 +104,9 @@ impl Shared {
 
     /// Sends a NO_ACK publish from the caller's thread when the I/O thread
     /// lends the command socket; `false`: queue it instead (frames intact).
-    pub(crate) fn send_direct(&self, frames: &mut WireFrame) -> bool {
-        match self.slot.try_send(frames) {
+    /// `now_ns`: the wall clock the publish was stamped with.
+    pub(crate) fn send_direct(&self, frames: &mut WireFrame, now_ns: u64) -> bool {
+        match self.slot.try_send(frames, now_ns) {
             Direct::Queue => false,
             sent => {
                 crate::stats::bump(&self.tel.counters.published, 1);

@@ -29,7 +29,22 @@ fn frame(
     topic: &str,
     payload: &[u8],
 ) -> WireFrame {
-    let mut f = Fields::bare(msg_type, format, request_id, now_ms());
+    frame_at(now_ms(), msg_type, format, flag_bits, request_id, ns, topic, payload)
+}
+
+/// [`frame`] stamped with a clock the caller already read.
+#[allow(clippy::too_many_arguments)]
+fn frame_at(
+    timestamp_ms: i64,
+    msg_type: MsgType,
+    format: Format,
+    flag_bits: u8,
+    request_id: u32,
+    ns: &str,
+    topic: &str,
+    payload: &[u8],
+) -> WireFrame {
+    let mut f = Fields::bare(msg_type, format, request_id, timestamp_ms);
     f.flags = flag_bits;
     f.namespace = ns;
     f.topic = topic;
@@ -37,7 +52,7 @@ fn frame(
     // only an over-long name could fail, and it is sent empty so that the
     // broker answers it with ERROR 4 instead of the client panicking.
     v6::encode(&f, payload).unwrap_or_else(|_| {
-        let mut f = Fields::bare(msg_type, format, request_id, now_ms());
+        let mut f = Fields::bare(msg_type, format, request_id, timestamp_ms);
         f.flags = flag_bits;
         v6::encode(&f, payload).expect("no names")
     })
@@ -68,8 +83,9 @@ pub(crate) fn publish(
     format: Format,
     flag_bits: u8,
     payload: &[u8],
+    timestamp_ms: i64,
 ) -> WireFrame {
-    frame(MsgType::Pub, format, flag_bits, request_id, namespace, topic, payload)
+    frame_at(timestamp_ms, MsgType::Pub, format, flag_bits, request_id, namespace, topic, payload)
 }
 
 /// SUB, with `{"snapshot":true}` when a last-value replay is wanted.
@@ -309,7 +325,15 @@ mod tests {
         let token = "0123456789abcdef0123456789abcdef";
         same_as_golden(auth(1, "publisher_01", token), "v6_auth");
         same_as_golden(
-            publish(7, "market_data", "sz000651.kline.1m", Format::String, flags::NO_ACK, br#"{"close":10.55}"#),
+            publish(
+                7,
+                "market_data",
+                "sz000651.kline.1m",
+                Format::String,
+                flags::NO_ACK,
+                br#"{"close":10.55}"#,
+                now_ms(),
+            ),
             "v6_pub_string_no_ack",
         );
         same_as_golden(subscribe(9, "market_data", "sz000651.kline.>", true), "v6_sub_snapshot");

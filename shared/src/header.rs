@@ -276,6 +276,13 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// Nanoseconds since the Unix epoch (0 if the clock is before 1970): one
+/// read that serves both a millisecond stamp and a finer interval.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
 /// Milliseconds since the Unix epoch. In the browser there is no
 /// `SystemTime`; the console never stamps frames, so 0 is fine.
 #[cfg(target_arch = "wasm32")]

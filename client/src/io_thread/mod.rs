@@ -198,6 +198,9 @@ pub(crate) struct IoThread {
     parsed: Vec<std::result::Result<Incoming, pulsemq_shared::ProtocolError>>,
     /// Subscriptions given messages in the current read batch, to wake at its end.
     wakes: Vec<WakeHandle>,
+    /// When the current round of work started (read once per round, not
+    /// once per request: deadlines are seconds, a round microseconds).
+    now: Instant,
 }
 
 impl IoThread {
@@ -244,6 +247,7 @@ impl IoThread {
             rx: zmq::Message::new(),
             parsed: Vec::new(),
             wakes: Vec::new(),
+            now: Instant::now(),
         })
     }
 
@@ -285,6 +289,7 @@ impl IoThread {
                 let polled = zmq::poll(&mut items, timeout);
                 // Only this thread empties the slot, so the socket is there.
                 self.cmd = self.slot.take();
+                self.now = Instant::now();
                 match polled {
                     Ok(_) | Err(zmq::Error::EINTR) => {}
                     Err(e) => {
@@ -315,7 +320,7 @@ impl IoThread {
                 self.read_socket(false);
             }
             self.flush();
-            self.on_timers(Instant::now());
+            self.on_timers(self.now);
         }
         self.shutdown();
     }
@@ -340,7 +345,7 @@ impl IoThread {
     }
 
     fn wait(&mut self, id: u32, waiter: Waiter, timeout: Duration) {
-        if let Some(old) = self.pending.insert(id, waiter, Instant::now() + timeout) {
+        if let Some(old) = self.pending.insert(id, waiter, self.now + timeout) {
             self.fail_waiter(id, old, ClientError::Protocol("request id reused".into()));
         }
     }
