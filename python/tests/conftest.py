@@ -56,6 +56,7 @@ class Broker:
         self.admin: Dict[str, str] = {}
         self._lines = []
         self._starts = 0
+        self.extra_yaml = ""  # more top-level YAML sections, e.g. "broker: {...}\n"
 
     # -- process ---------------------------------------------------------------------------
     def _write_config(self) -> Path:
@@ -67,6 +68,7 @@ class Broker:
             "auth: {ping_interval: 1, ping_timeout: 1}\n"
             "limits: {cache_refresh_sec: 1, max_connections_per_user: 200}\n"
             % (self.pub_port, self.sub_port, json.dumps(str(self.db_path)), json.dumps(str(self.dir / "logs")))
+            + self.extra_yaml
         )
         return cfg
 

@@ -20,6 +20,8 @@ from pulse_mq import (
 )
 from pulse_mq.protocol import Ext, Format, Frames, Header, MsgType
 
+from conftest import Broker
+
 pytestmark = pytest.mark.broker
 
 
@@ -205,6 +207,26 @@ async def test_slow_consumer_drops_are_counted_not_blocking(broker, uniq):
         assert sub.dropped == 40 and c.stats.dropped == 40 and len(dropped) == 40
         assert [m.data for m in await take(sub, 10)] == [str(i) for i in range(10)]
         assert c.is_connected
+
+
+async def test_drain_markers_are_answered_so_far_more_than_the_byte_limit_flows(tmp_path, uniq):
+    """The broker PINGs on the delivery port after every eighth of a session's byte limit it sent
+    (drain markers) and holds back what passes the limit until a PONG confirms the client read it.
+    12 MiB through a session whose limit is 1 MiB: nothing lost, so the client answered them."""
+    b = Broker(tmp_path / "broker")
+    b.extra_yaml = "broker: {session_buffer_bytes: 1048576}\n"
+    b.start()
+    try:
+        ns = uniq("ns")
+        async with b.client() as c:
+            sub = await c.async_subscribe(ns, "big")
+            for _ in range(24):
+                for _ in range(2):
+                    await c.async_publish(ns, "big", b"\x01" * 262144, format="bytes", ack=False)
+                assert len(await take(sub, 2, timeout=10)) == 2
+            assert c.stats.gaps == 0 and c.stats.dropped == 0
+    finally:
+        b.kill()
 
 
 async def test_sequence_gaps_are_reported():

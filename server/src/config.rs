@@ -118,9 +118,11 @@ pub struct BrokerConfig {
     /// whose delivery pipe holds this many messages has further messages
     /// dropped (for it alone) and counted.
     pub hwm: i32,
-    /// Bytes the broker holds for one protocol-6 subscriber that falls
-    /// behind, on top of its ZeroMQ pipe, before its messages are dropped
-    /// (for it alone, counted). A burst smaller than this arrives whole.
+    /// Bytes one protocol-6 subscriber may have in flight unread (handed to
+    /// ZeroMQ, not yet confirmed by the PONG of a drain marker), and as many
+    /// again parked in the broker, before its messages are dropped (for it
+    /// alone, counted). A burst smaller than this arrives whole; a stalled
+    /// subscriber costs at most twice this (see `engine::drain`).
     pub session_buffer_bytes: u64,
 }
 

@@ -332,6 +332,18 @@ impl InProcBroker {
         self.block(b.engine.request(pulsemq::control::Control::Connections)).unwrap()
     }
 
+    /// Drops of every session holding `subscription` (`"ns:pattern"`), lowest first.
+    pub fn drops_of(&self, subscription: &str) -> Vec<u64> {
+        let mut drops: Vec<u64> = self
+            .connections()
+            .iter()
+            .filter(|c| c.subscriptions.iter().any(|s| s == subscription))
+            .map(|c| c.drops)
+            .collect();
+        drops.sort_unstable();
+        drops
+    }
+
     pub fn kick(&self, user: &TestUser) -> usize {
         let b = self.broker.as_ref().unwrap();
         let id = user.id;

@@ -68,8 +68,10 @@ pub struct RawPeer6 {
     pub del: zmq::Socket,
     next_id: u32,
     pub session: Option<String>,
-    /// Frames received on the delivery socket (to see batching).
+    /// Frames with deliveries received on the delivery socket (to see batching).
     pub delivery_frames: usize,
+    /// The broker's PINGs on the delivery socket this peer answered.
+    pub pings_answered: usize,
 }
 
 impl RawPeer6 {
@@ -98,7 +100,7 @@ impl RawPeer6 {
         del.set_linger(0).unwrap();
         del.set_rcvhwm(rcvhwm).unwrap();
         del.connect(&format!("tcp://127.0.0.1:{sub_port}")).unwrap();
-        RawPeer6 { _ctx: ctx, cmd, del, next_id: 1, session: None, delivery_frames: 0 }
+        RawPeer6 { _ctx: ctx, cmd, del, next_id: 1, session: None, delivery_frames: 0, pings_answered: 0 }
     }
 
     pub fn next_id(&mut self) -> u32 {
@@ -172,6 +174,24 @@ impl RawPeer6 {
         self.call(MsgType::Sub, ns, pattern, b"")
     }
 
+    /// Three admin peers for slow-consumer tests: a subscriber to `ns:>`
+    /// whose delivery queue takes only `rcvhwm` frames (a stalled
+    /// application), one to `ns:>` that reads everything it is given, and a
+    /// publisher.
+    pub fn stalled_reader_publisher(
+        pub_port: u16,
+        sub_port: u16,
+        token: &str,
+        rcvhwm: i32,
+        ns: &str,
+    ) -> (RawPeer6, RawPeer6, RawPeer6) {
+        let mut stalled = RawPeer6::login_with_rcvhwm(pub_port, sub_port, "admin", token, rcvhwm);
+        stalled.sub(ns, ">");
+        let mut reader = RawPeer6::login(pub_port, sub_port, "admin", token);
+        reader.sub(ns, ">");
+        (stalled, reader, RawPeer6::login(pub_port, sub_port, "admin", token))
+    }
+
     /// Sends `n` publishes in batches of `per_batch`; returns the last id.
     pub fn publish_batches(&mut self, ns: &str, topic: &str, n: usize, per_batch: usize, no_ack: bool) -> u32 {
         let mut w = BatchWriter::new();
@@ -194,22 +214,31 @@ impl RawPeer6 {
 
     /// Every delivery arriving within `quiet` of the previous one.
     pub fn drain_deliveries(&mut self, quiet: Duration) -> Vec<Got> {
-        let mut out = Vec::new();
-        while let Some(f) = Self::recv_on(&self.del, quiet) {
-            self.delivery_frames += 1;
-            out.extend(split(&f));
-        }
-        out
+        self.take_deliveries(usize::MAX, quiet)
     }
 
-    /// Deliveries until `n` have arrived or nothing came for `quiet`.
+    /// Deliveries until `n` have arrived or nothing came for `quiet`. The
+    /// broker's PINGs on the delivery socket (drain markers) are answered
+    /// with a PONG as they arrive, as every protocol-6 client does, and are
+    /// not returned.
     pub fn take_deliveries(&mut self, n: usize, quiet: Duration) -> Vec<Got> {
         let mut out = Vec::new();
         while out.len() < n {
             match Self::recv_on(&self.del, quiet) {
                 Some(f) => {
-                    self.delivery_frames += 1;
-                    out.extend(split(&f));
+                    let got = split(&f);
+                    if got.iter().any(|g| g.header.msg_type == MsgType::Msg) {
+                        self.delivery_frames += 1;
+                    }
+                    for g in got {
+                        if g.header.msg_type == MsgType::Ping {
+                            self.pings_answered += 1;
+                            let pong = Self::frame(MsgType::Pong, 0, g.header.request_id, "", "", b"");
+                            self.del.send(&pong, 0).unwrap();
+                        } else {
+                            out.push(g);
+                        }
+                    }
                 }
                 None => break,
             }

@@ -136,12 +136,8 @@ fn beyond_its_byte_limit_only_the_stalled_subscriber_loses_messages() {
     let cfg = TestConfig { hwm: 20, session_buffer_bytes: 1024 * 1024, ..TestConfig::default() };
     let b = InProcBroker::start(&cfg);
     b.namespace("md");
-    let token = b.admin.token.clone();
-    let mut stalled = RawPeer6::login_with_rcvhwm(b.pub_port, b.sub_port, "admin", &token, 4);
-    stalled.sub("md", ">");
-    let mut fast = RawPeer6::login(b.pub_port, b.sub_port, "admin", &token);
-    fast.sub("md", ">");
-    let mut publ = RawPeer6::login(b.pub_port, b.sub_port, "admin", &token);
+    let (mut stalled, mut fast, mut publ) =
+        RawPeer6::stalled_reader_publisher(b.pub_port, b.sub_port, &b.admin.token, 4, "md");
 
     // ~44 MB in all (far beyond 1 MiB + both ZeroMQ pipes + the kernel's
     // socket buffers), sent in windows the fast reader keeps up with.
@@ -160,12 +156,10 @@ fn beyond_its_byte_limit_only_the_stalled_subscriber_loses_messages() {
     assert!(late.len() > 1_000, "but it held what fits: {}", late.len());
     // What it got is in order (sequence numbers show where it lost).
     assert!(late.windows(2).all(|w| w[0].ext.seq < w[1].ext.seq));
-    let conns = b.connections();
-    let drops: Vec<u64> =
-        conns.iter().filter(|c| c.subscriptions.iter().any(|s| s == "md:>")).map(|c| c.drops).collect();
+    let drops = b.drops_of("md:>");
     assert_eq!(drops.len(), 2);
-    assert!(drops.contains(&0), "the fast subscriber lost nothing: {drops:?}");
-    assert!(drops.iter().any(|&d| d as usize == total - late.len()), "drops counted exactly: {drops:?}");
+    assert_eq!(drops[0], 0, "the fast subscriber lost nothing: {drops:?}");
+    assert_eq!(drops[1] as usize, total - late.len(), "drops counted exactly: {drops:?}");
 }
 
 #[test]

@@ -194,7 +194,12 @@ impl Engine {
                 let h = wire::reply_header(f.header.version, MsgType::Pong, f.header.request_id, 0);
                 self.send_reply(true, rid, &h, b"");
             }
-            MsgType::Pong => {}
+            MsgType::Pong => {
+                // A marker's PONG (see `drain`): frames held back may go.
+                if let Some(s) = self.sessions.key_by_delivery(rid).and_then(|k| self.sessions.get_mut(k)) {
+                    s.drain.on_pong(f.header.request_id);
+                }
+            }
             other => self.send_error_on(
                 true,
                 rid,

@@ -16,6 +16,7 @@ mod auth;
 /// Failed AUTHs (and ATTACHes) from one address per minute before ERROR 12.
 pub use auth::MAX_FAILURES as AUTH_MAX_FAILURES;
 mod delivery;
+mod drain;
 mod outbox;
 mod publish;
 mod query;

@@ -46,6 +46,8 @@ pub struct Session {
     pub delivered_mark: u64,
     /// Protocol 6: deliveries waiting to go out (batch and parked frames).
     pub out: super::outbox::Outbox,
+    /// Protocol 6: deliveries handed to libzmq and not yet seen read.
+    pub drain: super::drain::DrainWindow,
     /// Protocol 6: the highest request id whose success is not yet
     /// confirmed (and the topic sequence its publish got); one cumulative
     /// ACK answers it and every earlier one.
@@ -151,6 +153,7 @@ impl SessionTable {
                 last_drop: None,
                 delivered_mark: 0,
                 out: Default::default(),
+                drain: Default::default(),
                 ack_pending: None,
                 last_repeat_snapshot: None,
             },

@@ -10,8 +10,9 @@
 use std::time::Instant;
 
 use pulsemq_shared::v6::{self, Message};
-use pulsemq_shared::{ErrorCode, MsgType, ProtocolError};
+use pulsemq_shared::{ErrorCode, Format, MsgType, ProtocolError};
 
+use super::drain::DrainWindow;
 use super::outbox::Flushed;
 use super::session::Session;
 use super::subscriptions::SessionKey;
@@ -159,7 +160,7 @@ impl Engine {
     /// Flushes one session's outbox and books the outcome.
     fn flush_outbox(&mut self, key: SessionKey) {
         let Some(s) = self.sessions.get_mut(key) else { return };
-        let f = flush_session(&mut self.sockets.delivery, s);
+        let f = flush_session(&mut self.sockets.delivery, s, self.cfg.session_buffer_bytes);
         if s.out.has_parked() && !s.out.backlogged {
             s.out.backlogged = true;
             self.backlogged.push(key);
@@ -172,17 +173,58 @@ impl Engine {
     }
 }
 
-/// Sends a session's outbox on the delivery socket (see [`super::outbox::Outbox::flush`]).
-pub(super) fn flush_session(sock: &mut zmq::Socket, s: &mut Session) -> Flushed {
-    let Session { out, delivery_rid, .. } = s;
+/// Sends a session's outbox on the delivery socket (see [`super::outbox::Outbox::flush`]),
+/// within its drain window (see [`super::drain`]).
+pub(super) fn flush_session(sock: &mut zmq::Socket, s: &mut Session, limit: usize) -> Flushed {
+    let Session { out, delivery_rid, drain, .. } = s;
     let Some(rid) = delivery_rid.as_deref() else {
         return out.flush(&mut |_: &[u8]| Err(()));
     };
-    out.flush(&mut |frame: &[u8]| match wire::send_routed(sock, rid, &[frame]) {
+    out.flush(&mut |frame: &[u8]| match send_in_window(sock, rid, drain, frame.len(), limit, |sock| {
+        wire::send_routed(sock, rid, &[frame])
+    }) {
         Sent::Ok => Ok(true),
         Sent::Full => Ok(false),
         Sent::Gone => Err(()),
     })
+}
+
+/// Hands one frame to libzmq if the session's drain window has room for
+/// it (else `Full`: the caller parks it), and sends a marker PING after it
+/// when one is due.
+fn send_in_window(
+    sock: &mut zmq::Socket,
+    rid: &[u8],
+    drain: &mut DrainWindow,
+    len: usize,
+    limit: usize,
+    send: impl FnOnce(&mut zmq::Socket) -> Sent,
+) -> Sent {
+    if !drain.may_send(len, limit) {
+        if let Some(id) = drain.on_blocked() {
+            send_marker(sock, rid, drain, id);
+        }
+        return Sent::Full;
+    }
+    let sent = send(sock);
+    if sent == Sent::Ok {
+        if let Some(id) = drain.on_sent(len, limit) {
+            send_marker(sock, rid, drain, id);
+        }
+    }
+    sent
+}
+
+/// A PING on the delivery port whose PONG confirms the bytes before it.
+fn send_marker(sock: &mut zmq::Socket, rid: &[u8], drain: &mut DrainWindow, id: u32) {
+    let ping = v6::Fields::bare(MsgType::Ping, Format::Bytes, id, pulsemq_shared::header::now_ms());
+    let sent = match v6::encode(&ping, &[]) {
+        Ok(frame) => wire::send_routed(sock, rid, &[&frame]),
+        Err(_) => Sent::Gone, // no names: cannot fail
+    };
+    if sent != Sent::Ok {
+        drain.unmark(id);
+    }
 }
 
 /// A protocol-6 delivery encoded once for all its recipients.
@@ -232,23 +274,24 @@ pub(super) fn queue_delivery(
     if let Encoded::Small(message) = message {
         let full = s.out.push(message);
         if full {
-            lost += flush_session(sock, s).lost;
+            lost += flush_session(sock, s, limit).lost;
         } else if !s.out.due {
             s.out.due = true;
             due.push(s.key);
         }
     } else {
         if s.out.has_batch() {
-            lost += flush_session(sock, s).lost;
+            lost += flush_session(sock, s, limit).lost;
         }
         let sent = if s.out.has_parked() {
             Sent::Full
         } else {
-            let rid = s.delivery_rid.as_deref().unwrap_or_default();
-            match message {
+            let Session { delivery_rid, drain, .. } = &mut *s;
+            let rid = delivery_rid.as_deref().unwrap_or_default();
+            send_in_window(sock, rid, drain, bytes.len(), limit, |sock| match message {
                 Encoded::Large(frame) => wire::send_routed_arc(sock, rid, frame),
                 Encoded::Small(frame) => wire::send_routed(sock, rid, &[frame]),
-            }
+            })
         };
         match sent {
             Sent::Ok => {}
