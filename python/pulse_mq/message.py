@@ -16,10 +16,11 @@ _UNSET = object()
 class PulseMessage:
     """One delivered message.
 
-    Attributes: ``namespace``, ``topic``, ``data`` (decoded: bytes, str or pandas DataFrame),
-    ``format`` (``"bytes"``, ``"string"``, ``"df_msgpack"``, ``"df_pyarrow"``), ``timestamp``
-    (publisher's clock, ms since the epoch), ``compression`` (``None``, ``"zlib"``, ``"lz4"``,
-    ``"zstd"``), ``publisher`` (the authenticated username, stamped by the broker; alias
+    The seed README's fields: ``namespace``, ``topic``, ``data`` (decoded: bytes, str or pandas
+    DataFrame), ``format`` (``"bytes"``, ``"string"``, ``"df_msgpack"``, ``"df_pyarrow"``),
+    ``timestamp`` (publisher's clock, ms since the epoch), ``compressed`` (the algorithm it
+    travelled with, ``"zlib"``, ``"lz4"`` or ``"zstd"``, so truthy exactly when it was compressed;
+    ``None`` otherwise; alias ``compression``, this SDK's earlier name). Ours: ``publisher`` (the authenticated username, stamped by the broker; alias
     ``username``), ``seq`` (per-topic sequence number), ``broker_time_us``, ``is_snapshot``
     (replayed from the last-value cache), ``payload`` (uncompressed bytes), ``raw_payload``
     (bytes as received). ``records`` (df_msgpack without pandas) and ``table`` (pyarrow Table)
@@ -54,9 +55,15 @@ class PulseMessage:
         return self.format_code.wire_name
 
     @property
-    def compression(self) -> Optional[str]:
+    def compressed(self) -> Optional[str]:
+        """The compression it travelled with (``"zlib"``, ``"lz4"``, ``"zstd"``), or ``None``."""
         c = Compression.from_flags(self.flags)
         return c.wire_name if c else None
+
+    @property
+    def compression(self) -> Optional[str]:
+        """Alias of :attr:`compressed` (the name before the seed's)."""
+        return self.compressed
 
     @property
     def is_snapshot(self) -> bool:

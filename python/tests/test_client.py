@@ -254,7 +254,7 @@ async def test_compression_round_trips_through_the_broker(broker, uniq):
         got = await take(sub, 12)
         for m in got:
             kind, algo = m.topic.split(".")
-            assert m.compression == algo
+            assert m.compressed == algo and m.compression == algo
             assert len(m.raw_payload) < len(m.payload)
             if kind == "b":
                 assert m.data == b"tick;" * 10_000

@@ -293,7 +293,18 @@ def test_compression_round_trip(algo):
     assert len(wire) < len(data)
     assert codec.decompress(wire, algo, Format.BYTES) == data
     msg = PulseMessage("ns", "t", "pub", Format.BYTES, flags, 0, wire, 1, 0)
-    assert msg.data == data and msg.compression == algo.wire_name
+    assert msg.data == data and msg.compressed == algo.wire_name and msg.compression == algo.wire_name
+
+
+def test_pulse_message_has_the_seed_readme_fields():
+    """Code written for the seed README reads namespace, topic, data, format, timestamp and
+    compressed (this SDK called the last one compression: kept as an alias)."""
+    wire, flags = codec.prepare_payload("信号" * 1000, Format.STRING, Compression.ZLIB)
+    m = PulseMessage("md", "sz000651.kline.1m", "feed", Format.STRING, flags, 1_735_689_600_000, wire, 3, 0)
+    seed = {k: getattr(m, k) for k in ("namespace", "topic", "data", "format", "timestamp", "compressed")}
+    assert seed == {"namespace": "md", "topic": "sz000651.kline.1m", "data": "信号" * 1000, "format": "string",
+                    "timestamp": 1_735_689_600_000, "compressed": "zlib"}
+    assert m.compression == m.compressed
 
 
 @pytest.mark.parametrize("algo", list(Compression))
@@ -328,6 +339,6 @@ def test_pulse_message_fields():
     m = PulseMessage("md", "a.b", "alice", Format.STRING, 0x08, 1_735_689_600_000, b"hi", 7, 1_735_689_600_000_500)
     assert (m.namespace, m.topic, m.publisher, m.username, m.format, m.seq) == ("md", "a.b", "alice", "alice",
                                                                                "string", 7)
-    assert m.data == "hi" and m.is_snapshot and m.compression is None
+    assert m.data == "hi" and m.is_snapshot and m.compression is None and not m.compressed
     assert m.datetime == dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
     assert m.latency_us == 500
