@@ -47,7 +47,10 @@ need_python() {
   # Re-install only when the package definition changed.
   local stamp="$VENV/.pulse_mq-installed"
   if [ ! -f "$stamp" ] || [ "$ROOT/python/pyproject.toml" -nt "$stamp" ]; then
-    say "installing the Python SDK and its test dependencies into .venv"
+    # The package builds with maturin and carries the broker (the pulsemq
+    # command): the first install compiles it in release mode (a few
+    # minutes on two cores; the bench reuses that build).
+    say "installing the Python SDK (with the broker binary) and its test dependencies into .venv"
     "$VENV/bin/pip" install -q --upgrade pip >/dev/null
     "$VENV/bin/pip" install -q -e "$ROOT/python[dev,dataframe,bench]"
     touch "$stamp"

@@ -1,4 +1,5 @@
-"""pulse_mq — Python client for the PulseMQ broker (wire protocol 5).
+"""pulse_mq — the PulseMQ broker's Python client (wire protocol 6), and ``PulseMQServer``,
+which starts the broker itself (the ``pulsemq`` binary the wheel installs).
 
     from pulse_mq import PulseMQClient
 
@@ -33,6 +34,7 @@ from .errors import (
     TopicLimitError,
 )
 from .message import PulseMessage
+from .server import BrokerNotFoundError, PulseMQServer
 from .protocol import PROTOCOL_VERSION, Compression, Format, Pattern
 
 __version__ = "0.5.0"
@@ -42,6 +44,7 @@ Client = PulseMQClient
 
 __all__ = [
     "PulseMQClient", "Client", "Subscription", "PulseMessage", "GapEvent", "ClientStats",
+    "PulseMQServer", "BrokerNotFoundError",
     "Format", "Compression", "Pattern", "PROTOCOL_VERSION", "__version__",
     "PulseMQError", "AuthFailedError", "NotAuthenticatedError", "AttachFailedError",
     "PermissionDeniedError", "TopicFormatError", "PayloadError", "PayloadTooLargeError",
