@@ -57,6 +57,12 @@ need_python() {
   fi
 }
 
+# The deployment tests (tests/tests/deploy.rs) verify the systemd unit with
+# systemd-analyze, part of Debian's systemd package.
+need_deploy_tools() {
+  command -v systemd-analyze >/dev/null || apt_install systemd
+}
+
 # NATS (issue 15): the bench's peer, measured in the same run. Debian's
 # package; the bench starts its own nats-server on a loopback port.
 need_nats() {

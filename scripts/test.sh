@@ -12,6 +12,7 @@ cd "$ROOT"
 # double the target directory (set CARGO_INCREMENTAL=1 to keep them).
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 need_build
+need_deploy_tools
 say "Rust: cargo test (all default members: shared, server, client, e2e)"
 cargo test --no-fail-fast 2>&1
 
@@ -40,3 +41,8 @@ if [ -f "$ROOT/frontend/Cargo.toml" ] && [ -f "$ROOT/tests/browser/package.json"
   say "Browser: node --test tests/browser"
   (cd "$ROOT/tests/browser" && PULSEMQ_BIN="$ROOT/target/debug/pulsemq" node --test --test-concurrency=1 console.test.mjs)
 fi
+
+# The container image (Dockerfile): built, started and health-checked where a
+# Docker engine runs; elsewhere the script says it skipped.
+say "Deployment: scripts/docker-smoke.sh"
+"$ROOT/scripts/docker-smoke.sh"
