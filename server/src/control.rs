@@ -35,8 +35,23 @@ pub enum Control {
     ForgetNamespace { namespace: String },
     /// List live sessions.
     Connections(Reply<Vec<ConnectionInfo>>),
+    /// Publish one message in an account's name with its permissions (the
+    /// console's test publish); replies with the topic sequence number, or
+    /// the error code and text a client's PUB would have been answered with.
+    Publish(Box<AdminPublish>),
     /// Stop: close the sockets and return from the engine loop.
     Shutdown,
+}
+
+/// A publish from the admin API (see [`Control::Publish`]).
+#[derive(Debug)]
+pub struct AdminPublish {
+    pub username: String,
+    pub namespace: String,
+    pub topic: String,
+    pub format: pulsemq_shared::Format,
+    pub payload: Vec<u8>,
+    pub reply: Reply<Result<u64, (pulsemq_shared::ErrorCode, String)>>,
 }
 
 /// Events the engine hands to the storage writer.

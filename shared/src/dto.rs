@@ -312,6 +312,32 @@ pub struct DisconnectUser {
     pub user_id: i64,
 }
 
+/// `POST /api/publish`: one test message from the console, published in the
+/// logged-in account's name with its own MQ permissions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TestPublish {
+    pub namespace: String,
+    pub topic: String,
+    /// `string` (UTF-8 text), `json` (text that must parse as JSON; sent as
+    /// STRING) or `bytes` (`payload` in hex, spaces allowed; sent as BYTES).
+    pub format: String,
+    pub payload: String,
+}
+
+/// What a test publish became.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Published {
+    pub namespace: String,
+    pub topic: String,
+    /// The topic sequence number it got (what subscribers see).
+    pub seq: u64,
+    /// Payload bytes on the wire.
+    pub size: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct Disconnected {

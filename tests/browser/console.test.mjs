@@ -247,6 +247,35 @@ test('topics page shows rate, subscribers and last publish', async () => {
   await shot('07-topics');
 });
 
+test('publish a test message from the topics page, refused and accepted, audited', async () => {
+  await nav('Topics');
+  await page.waitForSelector('#publish-form');
+  await page.fill('#publish-namespace', NS);
+  await page.fill('#publish-topic', 'a..b');
+  assert.equal(await page.isDisabled('#publish-form button[type=submit]'), true, 'a bad topic cannot be sent');
+  await page.fill('#publish-topic', 'ticks.console');
+  await page.selectOption('#publish-format', 'bytes');
+  await page.fill('#publish-payload', 'zz');
+  await page.click('#publish-form button[type=submit]');
+  await page.waitForSelector('.toast.bad:has-text("hex")');
+  await page.selectOption('#publish-format', 'json');
+  await page.fill('#publish-payload', '{"close": 10.55}');
+  await page.click('#publish-form button[type=submit]');
+  await page.waitForSelector('.toast.ok:has-text("Published")');
+  assert.match(await page.textContent('.toast.ok'), /ui_market:ticks\.console seq 1 \(16 B\)/);
+  await page.waitForSelector('#topics td:text("ticks.console")', { timeout: 10000 });
+  await shot('07-topics-publish');
+  await page.click('#lang-toggle');
+  await page.waitForSelector('section.panel h2:text("发布测试消息")');
+  await shot('07-topics-publish-zh');
+  await page.click('#lang-toggle');
+  await page.waitForSelector('.nav a:text("Dashboard")');
+  const audit = await page.evaluate(async () => (await fetch('/api/audit-logs?op_type=publish_test',
+    { headers: { 'X-Requested-With': 'pulsemq-console' } })).json());
+  const rows = audit.items ?? audit;
+  assert.ok(rows.some((r) => r.target === 'ui_market:ticks.console'), JSON.stringify(audit));
+});
+
 test('kick the subscriber from the connections page', async () => {
   await nav('Connections');
   const row = `#connections tr[data-user="${USER}"]`;

@@ -265,6 +265,14 @@ async fn role_by_route_table() {
         row(M::GET, "/api/topics", None, 200, 200),
         row(M::GET, "/api/topics/{topic}", None, 200, 200),
         row(M::DELETE, "/api/topics/{topic}", None, 200, 200),
+        // Published in the account's own name: admin_only has no MQ rights.
+        row(
+            M::POST,
+            "/api/publish",
+            Some(json!({"namespace": "{ns_name}", "topic": "t", "format": "string", "payload": "x"})),
+            201,
+            403,
+        ),
         row(M::GET, "/api/connections", None, 200, 200),
         row(M::POST, "/api/connections/disconnect-user", Some(json!({"user_id": "{super}"})), 200, 200),
         row(M::GET, "/api/stats/system", None, 200, 200),

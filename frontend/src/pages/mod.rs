@@ -6,5 +6,6 @@ pub mod dashboard;
 pub mod login;
 pub mod namespaces;
 pub mod password;
+pub mod publish;
 pub mod topics;
 pub mod users;

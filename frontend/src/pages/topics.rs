@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use leptos::prelude::*;
 use pulsemq_shared::dto::{Topic, TopicStats};
 
+use super::publish::PublishForm;
 use crate::api;
 use crate::i18n::t;
 use crate::ui::{self, Load};
@@ -60,6 +61,7 @@ pub fn Topics() -> impl IntoView {
             <input id="topic-filter" placeholder=move || t("topics.filter") prop:value=filter
                 on:input=move |e| filter.set(ui::value(&e))/>
         </div>
+        <PublishForm on_published=move |_| reload()/>
         <section class="panel">
             {ui::show(list, move |items: Vec<Row>| {
                 view! {

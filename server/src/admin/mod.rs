@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod namespaces;
 pub mod openapi;
 pub mod permissions;
+pub mod publish;
 pub mod rates;
 pub mod sse;
 pub mod stats;
@@ -126,6 +127,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/users/{id}/permissions", get(permissions::list_for_user))
         .route("/topics", get(topics::list))
         .route("/topics/{id}", get(topics::get_one).delete(topics::delete))
+        .route("/publish", post(publish::publish))
         .route("/connections", get(connections::list))
         .route("/connections/disconnect-user", post(connections::disconnect_user))
         .route("/stats/system", get(stats::system))

@@ -32,6 +32,20 @@ impl Engine {
                 list.sort_by(|a, b| a.connected_since.cmp(&b.connected_since).then(a.session.cmp(&b.session)));
                 let _ = reply.send(list);
             }
+            Control::Publish(p) => {
+                let input = super::publish::PubIn {
+                    namespace: &p.namespace,
+                    topic: &p.topic,
+                    format: p.format,
+                    flags: 0,
+                    timestamp_ms: pulsemq_shared::header::now_ms(),
+                    payload: &p.payload,
+                };
+                let outcome = self.publish_from_admin(&p.username, &input);
+                // Deliveries it queued for protocol-6 sessions leave now.
+                self.end_round();
+                let _ = p.reply.send(outcome);
+            }
             Control::Shutdown => {
                 info!("engine shutting down: {} sessions", self.sessions.len());
                 self.running = false;

@@ -8,11 +8,30 @@ use pulsemq_shared::payloads::PUB_OK;
 use pulsemq_shared::{validate_namespace, validate_topic, ErrorCode, Format};
 
 use super::delivery::{Body, Outgoing};
+use super::stats::FrameClock;
 use super::subscriptions::SessionKey;
 use super::topics::{LastValue, TopicLimitHit, TopicLimits, LVC_MAX_PAYLOAD};
 use super::{Engine, Request};
 use crate::control::StoreEvent;
 use crate::perms::{Role, UserEntry};
+
+/// What a publish carries, however it arrived.
+pub(crate) struct PubIn<'a> {
+    pub namespace: &'a str,
+    pub topic: &'a str,
+    pub format: Format,
+    pub flags: u8,
+    pub timestamp_ms: i64,
+    pub payload: &'a [u8],
+}
+
+/// What [`Engine::sequence`] gave a publish.
+pub(super) struct Sequenced {
+    seq: u64,
+    /// The flags it is delivered with.
+    flags: u8,
+    broker_time_us: u64,
+}
 
 /// A publish that passed every check and got its sequence number: what
 /// [`Engine::finish_pub`] needs to deliver and acknowledge it once the
@@ -32,57 +51,82 @@ pub(super) struct Accepted {
 }
 
 impl Engine {
-    /// Order of checks: session (2), names (4), role (3), format and size
-    /// (5). Only a message that passes all of them gets a sequence number;
-    /// it is then delivered and acknowledged by [`Engine::finish_pub`].
+    /// Order of checks: session (2), then those of [`Engine::sequence`].
+    /// Only a message that passes all of them gets a sequence number; it is
+    /// then delivered and acknowledged by [`Engine::finish_pub`].
     pub(super) fn on_pub(&mut self, req: &Request) -> Option<Accepted> {
         let key: SessionKey = self.session_of(req)?;
+        let user = self.sessions.get(key).map(|s| s.user.clone())?;
         let f = req.frames;
         let h = f.header;
-        if let Err(e) = validate_namespace(f.namespace).and_then(|_| validate_topic(f.topic)) {
-            self.reply_error(req, e.code(), &e.to_string());
-            return None;
-        }
-        let user = self.sessions.get(key).map(|s| s.user.clone())?;
-        if !user.may(f.namespace, Role::Pub) {
-            self.totals.perm_denied += 1;
-            let msg = format!("permission denied: '{}' has no pub role in namespace '{}'", user.username, f.namespace);
-            self.reply_error(req, ErrorCode::PermissionDenied, &msg);
-            return None;
-        }
-        let compressed = match h.compression() {
-            Ok(c) => c.is_some(),
-            Err(e) => {
-                self.reply_error(req, e.code(), &e.to_string());
+        let input = PubIn {
+            namespace: f.namespace,
+            topic: f.topic,
+            format: h.format,
+            flags: h.flags,
+            timestamp_ms: h.timestamp_ms,
+            payload: f.payload,
+        };
+        let sequenced = match self.sequence(&user, &input) {
+            Ok(s) => s,
+            Err((code, msg)) => {
+                self.reply_error(req, code, &msg);
                 return None;
             }
         };
-        if let Err(e) = h.format.check_size(f.payload.len()) {
-            self.reply_error(req, e.code(), &e.to_string());
-            return None;
+        if let Some(s) = self.sessions.get_mut(key) {
+            s.msgs_in += 1;
+            s.bytes_in += f.payload.len() as u64;
         }
-        if h.format == Format::String && !compressed && std::str::from_utf8(f.payload).is_err() {
-            self.reply_error(req, ErrorCode::PayloadInvalid, "STRING payload is not valid UTF-8");
-            return None;
+        self.frame.accepted += 1;
+        Some(Accepted {
+            key,
+            user,
+            format: h.format,
+            flags: sequenced.flags,
+            timestamp_ms: h.timestamp_ms,
+            seq: sequenced.seq,
+            broker_time_us: sequenced.broker_time_us,
+            ack: !h.has_flag(flags::NO_ACK),
+            version: h.version,
+            request_id: h.request_id,
+        })
+    }
+
+    /// The checks every publish passes, however it arrived — names (4),
+    /// role (3), format and size (5), topic limits (13) — then its topic's
+    /// next sequence number, the last-value cache and the counters. The
+    /// error is the code and text the publisher is answered with.
+    pub(super) fn sequence(&mut self, user: &UserEntry, p: &PubIn) -> Result<Sequenced, (ErrorCode, String)> {
+        let fail = |e: pulsemq_shared::ProtocolError| (e.code(), e.to_string());
+        validate_namespace(p.namespace).and_then(|_| validate_topic(p.topic)).map_err(fail)?;
+        if !user.may(p.namespace, Role::Pub) {
+            self.totals.perm_denied += 1;
+            let msg = format!("permission denied: '{}' has no pub role in namespace '{}'", user.username, p.namespace);
+            return Err((ErrorCode::PermissionDenied, msg));
+        }
+        let compressed = pulsemq_shared::Compression::from_flags(p.flags).map_err(fail)?.is_some();
+        p.format.check_size(p.payload.len()).map_err(fail)?;
+        if p.format == Format::String && !compressed && std::str::from_utf8(p.payload).is_err() {
+            return Err((ErrorCode::PayloadInvalid, "STRING payload is not valid UTF-8".into()));
         }
 
         let broker_time_us = self.frame.broker_time_us;
-        let len = f.payload.len() as u64;
+        let len = p.payload.len() as u64;
         let (perms, cfg) = (&self.perms, &self.cfg);
         let limits = || TopicLimits {
             per_namespace: perms
                 .namespaces
-                .get(f.namespace)
+                .get(p.namespace)
                 .and_then(|n| n.max_topics)
                 .unwrap_or(cfg.max_topics_per_namespace),
             per_user: cfg.max_topics_per_user,
         };
-        let st = match self.topics.get_or_create(f.namespace, f.topic, &user.username, limits) {
+        let st = match self.topics.get_or_create(p.namespace, p.topic, &user.username, limits) {
             Ok(st) => st,
             Err(TopicLimitHit(msg)) => {
                 self.totals.topic_limit_hits += 1;
-                self.reply_error(req, ErrorCode::TopicLimit, &msg);
-                return None;
+                return Err((ErrorCode::TopicLimit, msg));
             }
         };
         st.seq += 1;
@@ -91,16 +135,16 @@ impl Engine {
         st.last_publish_ms = (broker_time_us / 1000) as i64;
         let seq = st.seq;
         // Flags that only make sense on the way in are not forwarded.
-        let out_flags = h.flags & !(flags::NO_ACK | flags::SNAPSHOT);
-        if f.payload.len() <= LVC_MAX_PAYLOAD {
+        let out_flags = p.flags & !(flags::NO_ACK | flags::SNAPSHOT);
+        if p.payload.len() <= LVC_MAX_PAYLOAD {
             let last = st.last.get_or_insert_with(LastValue::default);
-            last.format = h.format as u8;
+            last.format = p.format as u8;
             last.flags = out_flags;
-            last.timestamp_ms = h.timestamp_ms;
+            last.timestamp_ms = p.timestamp_ms;
             last.publisher.clear();
             last.publisher.push_str(&user.username);
             last.payload.clear();
-            last.payload.extend_from_slice(f.payload);
+            last.payload.extend_from_slice(p.payload);
             last.seq = seq;
             last.broker_time_us = broker_time_us;
         } else {
@@ -108,35 +152,43 @@ impl Engine {
         }
         if !st.persisted {
             let ev = StoreEvent::TopicSeen {
-                namespace: f.namespace.to_owned(),
-                topic: f.topic.to_owned(),
+                namespace: p.namespace.to_owned(),
+                topic: p.topic.to_owned(),
                 created_by: user.username.clone(),
             };
             if self.emit(ev) {
-                if let Some(st) = self.topics.get_mut(f.namespace, f.topic) {
+                if let Some(st) = self.topics.get_mut(p.namespace, p.topic) {
                     st.persisted = true;
                 }
             }
         }
-        if let Some(s) = self.sessions.get_mut(key) {
-            s.msgs_in += 1;
-            s.bytes_in += len;
-        }
         self.totals.msgs_in += 1;
         self.totals.bytes_in += len;
-        self.frame.accepted += 1;
-        Some(Accepted {
-            key,
-            user,
-            format: h.format,
-            flags: out_flags,
-            timestamp_ms: h.timestamp_ms,
-            seq,
-            broker_time_us,
-            ack: !h.has_flag(flags::NO_ACK),
-            version: h.version,
-            request_id: h.request_id,
-        })
+        Ok(Sequenced { seq, flags: out_flags, broker_time_us })
+    }
+
+    /// A publish from the admin API (the console's "publish a test
+    /// message"): the same checks and delivery as a client's PUB, in the
+    /// name and with the permissions of the logged-in account.
+    pub(super) fn publish_from_admin(&mut self, username: &str, p: &PubIn) -> Result<u64, (ErrorCode, String)> {
+        let Some(user) = self.perms.users_by_name.get(username).cloned() else {
+            return Err((ErrorCode::PermissionDenied, format!("no such user '{username}'")));
+        };
+        self.frame = FrameClock::start();
+        let sq = self.sequence(&user, p)?;
+        let mut out = Outgoing {
+            namespace: p.namespace,
+            topic: p.topic,
+            publisher: &user.username,
+            format: p.format,
+            flags: sq.flags,
+            timestamp_ms: p.timestamp_ms,
+            payload: Body::Shared(p.payload),
+            seq: sq.seq,
+            broker_time_us: sq.broker_time_us,
+        };
+        self.deliver(&mut out, None);
+        Ok(sq.seq)
     }
 
     /// Delivers an accepted publish, then acknowledges it (unless NO_ACK).
