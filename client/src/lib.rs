@@ -62,7 +62,7 @@ pub use message::Message;
 pub use options::ClientOptions;
 #[cfg(feature = "arrow")]
 pub use payload::RecordBatch;
-pub use payload::{Data, Payload};
+pub use payload::{decode_wire, Data, Payload};
 /// Re-exported: the generic MessagePack value of [`Data::Records`] rows.
 pub use rmpv;
 pub use stats::{AsyncError, ClientStats, SessionInfo, ASYNC_ERROR_CAPACITY};

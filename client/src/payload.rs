@@ -194,6 +194,15 @@ fn decode_arrow_copied(b: &[u8]) -> Result<Vec<RecordBatch>> {
     reader.map(|r| r.map_err(bad)).collect()
 }
 
+/// Decompresses (capped at the format's size limit) and decodes a payload
+/// as it travelled, by its format and header flags: what a subscriber's
+/// [`Message::data`](crate::Message::data) does, for payloads held elsewhere
+/// (the broker's console message browser).
+pub fn decode_wire(format: Format, flags: u8, wire: &[u8]) -> Result<Data> {
+    let plain = crate::compression::decompress(flags, format, wire)?;
+    decode(format, &Bytes::from(plain))
+}
+
 /// Decodes any payload by its format.
 pub(crate) fn decode(format: Format, b: &Bytes) -> Result<Data> {
     Ok(match format {

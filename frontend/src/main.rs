@@ -74,6 +74,7 @@ fn App() -> impl IntoView {
                 <Route path=path!("/users") view=|| view! { <Shell><pages::users::Users/></Shell> }/>
                 <Route path=path!("/connections") view=|| view! { <Shell><pages::connections::Connections/></Shell> }/>
                 <Route path=path!("/topics") view=|| view! { <Shell><pages::topics::Topics/></Shell> }/>
+                <Route path=path!("/browse") view=|| view! { <Shell><pages::browse::Browse/></Shell> }/>
                 <Route path=path!("/audit") view=|| view! { <Shell><pages::audit::Audit/></Shell> }/>
                 <Route path=path!("/password") view=|| view! { <Shell><pages::password::ChangePassword/></Shell> }/>
             </Routes>
@@ -121,6 +122,7 @@ fn Frame(user: SessionUser, children: Children) -> impl IntoView {
                     <A href="/" exact=true>{move || t("nav.dashboard")}</A>
                     <A href="/namespaces">{move || t("nav.namespaces")}</A>
                     <A href="/topics">{move || t("nav.topics")}</A>
+                    <A href="/browse">{move || t("nav.browse")}</A>
                     <A href="/users">{move || t("nav.users")}</A>
                     <A href="/connections">{move || t("nav.connections")}</A>
                     <A href="/audit">{move || t("nav.audit")}</A>

@@ -39,6 +39,18 @@ pub enum Control {
     /// console's test publish); replies with the topic sequence number, or
     /// the error code and text a client's PUB would have been answered with.
     Publish(Box<AdminPublish>),
+    /// Start copying the publishes of (namespace, pattern) to `tx` for the
+    /// console's message browser, if `username` may subscribe there; replies
+    /// with the watcher's id (for [`Control::Unwatch`]) or the refusal.
+    Watch {
+        username: String,
+        namespace: String,
+        pattern: String,
+        tx: tokio::sync::mpsc::Sender<crate::engine::tap::Tapped>,
+        reply: Reply<Result<u64, (pulsemq_shared::ErrorCode, String)>>,
+    },
+    /// Stop a watcher (its stream ended).
+    Unwatch { id: u64 },
     /// Stop: close the sockets and return from the engine loop.
     Shutdown,
 }

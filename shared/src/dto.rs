@@ -338,6 +338,49 @@ pub struct Published {
     pub size: u64,
 }
 
+/// One message in the console's live message browser (`GET /api/browse/stream`,
+/// a `message` event), decoded by its format for display.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct BrowsedMessage {
+    pub namespace: String,
+    pub topic: String,
+    pub publisher: String,
+    pub seq: u64,
+    /// The publisher's clock, ms since the Unix epoch.
+    pub timestamp_ms: i64,
+    /// When the broker received it, µs since the Unix epoch.
+    pub broker_time_us: u64,
+    /// `bytes`, `string`, `df_msgpack` or `df_arrow`.
+    pub format: String,
+    /// `zlib`, `lz4` or `zstd` when it travelled compressed.
+    pub compression: Option<String>,
+    /// Payload bytes on the wire.
+    pub size: u64,
+    /// Only the first part of a large payload was looked at.
+    pub truncated: bool,
+    /// Messages this browser missed just before this one (it could not keep up).
+    pub missed_before: u64,
+    pub preview: Preview,
+}
+
+/// A payload made readable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Preview {
+    /// STRING that is not JSON.
+    Text { text: String },
+    /// STRING holding JSON, pretty-printed.
+    Json { text: String },
+    /// DataFrame formats: column names and the first rows, as text.
+    Table { columns: Vec<String>, rows: Vec<Vec<String>>, total_rows: u64 },
+    /// BYTES: the first bytes in hex.
+    Hex { hex: String },
+    /// Why it could not be decoded.
+    Unreadable { error: String },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct Disconnected {

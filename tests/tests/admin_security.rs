@@ -273,6 +273,7 @@ async fn role_by_route_table() {
             201,
             403,
         ),
+        row(M::GET, "/api/browse/stream?namespace={ns_name}&pattern=>", None, 200, 403),
         row(M::GET, "/api/connections", None, 200, 200),
         row(M::POST, "/api/connections/disconnect-user", Some(json!({"user_id": "{super}"})), 200, 200),
         row(M::GET, "/api/stats/system", None, 200, 200),

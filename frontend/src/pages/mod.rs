@@ -1,6 +1,7 @@
 //! One module per page of the console.
 
 pub mod audit;
+pub mod browse;
 pub mod connections;
 pub mod dashboard;
 pub mod login;

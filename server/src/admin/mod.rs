@@ -30,6 +30,7 @@ use crate::store::{self, audit::NewAudit, Store};
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod browse;
 pub mod connections;
 pub mod error;
 pub mod health;
@@ -128,6 +129,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/topics", get(topics::list))
         .route("/topics/{id}", get(topics::get_one).delete(topics::delete))
         .route("/publish", post(publish::publish))
+        .route("/browse/stream", get(browse::stream))
         .route("/connections", get(connections::list))
         .route("/connections/disconnect-user", post(connections::disconnect_user))
         .route("/stats/system", get(stats::system))

@@ -7,7 +7,9 @@ use pulsemq_shared::dto;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, auth, connections, health, metrics, namespaces, permissions, publish, sse, stats, topics, users};
+use super::{
+    audit, auth, browse, connections, health, metrics, namespaces, permissions, publish, sse, stats, topics, users,
+};
 
 const DESCRIPTION: &str = "Admin API of the PulseMQ broker.\n\n\
 Authentication: `POST /login` returns a JWT and sets it as the HttpOnly, `SameSite=Strict` cookie `token`. \
@@ -45,7 +47,7 @@ impl Modify for Security {
         permissions::list_for_namespace, permissions::list_for_user, permissions::grant,
         permissions::change_role, permissions::revoke,
         users::list, users::get_one, users::create, users::update, users::delete, users::reset_token,
-        topics::list, topics::get_one, topics::delete, publish::publish,
+        topics::list, topics::get_one, topics::delete, publish::publish, browse::stream,
         connections::list, connections::disconnect_user,
         stats::system, stats::topics, stats::history, stats::topic_history, sse::stream,
         audit::list,
@@ -55,7 +57,7 @@ impl Modify for Security {
         dto::ChangePasswordRequest, dto::Health, dto::Namespace, dto::CreateNamespace, dto::UpdateNamespace,
         dto::Permission, dto::GrantPermission, dto::ChangeRole, dto::PermissionChanged, dto::User,
         dto::CreateUser, dto::CreatedUser, dto::UpdateUser, dto::TokenBody, dto::Topic, dto::Connection,
-        dto::DisconnectUser, dto::Disconnected, dto::TestPublish, dto::Published, dto::StatTotals, dto::LegacySystemBlock, dto::SystemStats,
+        dto::DisconnectUser, dto::Disconnected, dto::TestPublish, dto::Published, dto::BrowsedMessage, dto::Preview, dto::StatTotals, dto::LegacySystemBlock, dto::SystemStats,
         dto::TopicStats, dto::SystemMinute, dto::TopicMinute, dto::AuditEntry,
     )),
     tags(

@@ -21,17 +21,20 @@ use crate::store::timestamp;
 /// How often an open stream re-checks that its login is still valid.
 const RECHECK: Duration = Duration::from_secs(5);
 
-struct Cursor {
+/// Re-checks an open stream's login every [`RECHECK`]: a logout, an
+/// expiry or a deactivation ends a stream that is already open.
+pub(super) struct LoginCheck {
     st: AdminState,
     user: AdminUser,
-    stats: tokio::sync::watch::Receiver<crate::engine::stats::StatsSnapshot>,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-    first: bool,
     last_check: tokio::time::Instant,
 }
 
-impl Cursor {
-    async fn still_allowed(&mut self) -> bool {
+impl LoginCheck {
+    pub(super) fn new(st: AdminState, user: AdminUser) -> Self {
+        LoginCheck { st, user, last_check: tokio::time::Instant::now() }
+    }
+
+    pub(super) async fn still_allowed(&mut self) -> bool {
         if self.last_check.elapsed() < RECHECK {
             return true;
         }
@@ -45,14 +48,23 @@ impl Cursor {
             Ok(Ok(u)) if u.user_type == self.user.user_type
         )
     }
+}
 
+struct Cursor {
+    login: LoginCheck,
+    stats: tokio::sync::watch::Receiver<crate::engine::stats::StatsSnapshot>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    first: bool,
+}
+
+impl Cursor {
     async fn next_event(mut self) -> Option<(Result<Event, Infallible>, Self)> {
         if !self.first {
             tokio::select! {
                 changed = self.stats.changed() => changed.ok()?,
                 _ = self.shutdown.wait_for(|s| *s) => return None,
             }
-            if !self.still_allowed().await {
+            if !self.login.still_allowed().await {
                 return None;
             }
         }
@@ -77,10 +89,8 @@ pub async fn stream(
     let cursor = Cursor {
         stats: st.stats.clone(),
         shutdown: st.shutdown.clone(),
-        st,
-        user,
+        login: LoginCheck::new(st, user),
         first: true,
-        last_check: tokio::time::Instant::now(),
     };
     Sse::new(stream::unfold(cursor, Cursor::next_event)).keep_alive(KeepAlive::default())
 }

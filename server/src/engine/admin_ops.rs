@@ -46,6 +46,10 @@ impl Engine {
                 self.end_round();
                 let _ = p.reply.send(outcome);
             }
+            Control::Watch { username, namespace, pattern, tx, reply } => {
+                let _ = reply.send(self.watch(&username, namespace, &pattern, tx));
+            }
+            Control::Unwatch { id } => self.taps.remove(id),
             Control::Shutdown => {
                 info!("engine shutting down: {} sessions", self.sessions.len());
                 self.running = false;
@@ -93,5 +97,25 @@ impl Engine {
             self.end_session(*key, why);
         }
         keys.len()
+    }
+
+    /// Checks a console watcher as a SUB would be (names, the account's sub
+    /// role) and adds its tap.
+    fn watch(
+        &mut self,
+        username: &str,
+        namespace: String,
+        pattern: &str,
+        tx: tokio::sync::mpsc::Sender<super::tap::Tapped>,
+    ) -> Result<u64, (pulsemq_shared::ErrorCode, String)> {
+        let fail = |e: pulsemq_shared::ProtocolError| (e.code(), e.to_string());
+        pulsemq_shared::validate_namespace(&namespace).map_err(fail)?;
+        let pattern = pulsemq_shared::Pattern::parse(pattern).map_err(fail)?;
+        let allowed = self.perms.users_by_name.get(username).is_some_and(|u| u.may(&namespace, Role::Sub));
+        if !allowed {
+            let msg = format!("permission denied: '{username}' has no sub role in namespace '{namespace}'");
+            return Err((pulsemq_shared::ErrorCode::PermissionDenied, msg));
+        }
+        Ok(self.taps.add(namespace, pattern, tx))
     }
 }

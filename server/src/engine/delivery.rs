@@ -49,6 +49,11 @@ pub(super) struct Outgoing<'a> {
 }
 
 impl Outgoing<'_> {
+    /// The payload as published.
+    pub fn payload_bytes(&self) -> &[u8] {
+        self.payload.bytes()
+    }
+
     fn header(&self) -> [u8; 20] {
         Header {
             version: PROTOCOL_VERSION,
@@ -67,6 +72,9 @@ impl Engine {
     /// Sends `out` to every matching session, or only to `only` (snapshot
     /// replay). Returns how many sessions it reached.
     pub(super) fn deliver(&mut self, out: &mut Outgoing, only: Option<SessionKey>) -> usize {
+        if only.is_none() && !self.taps.is_empty() {
+            self.taps.offer(out);
+        }
         self.publish_count += 1;
         let mark = self.publish_count;
         let mut matched = std::mem::take(&mut self.matched);

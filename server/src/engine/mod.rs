@@ -25,6 +25,7 @@ pub mod sockets;
 pub mod stats;
 mod subscribe;
 pub mod subscriptions;
+pub mod tap;
 pub mod topics;
 mod v6_io;
 pub mod wire;
@@ -130,6 +131,8 @@ pub(crate) struct Engine {
     latency: Histogram,
     /// The clock of the frame being handled (see [`FrameClock`]).
     frame: FrameClock,
+    /// The console's message browser watchers (see [`tap`]).
+    taps: tap::Taps,
     /// Reused buffer for the sessions a publish matches.
     matched: Vec<SessionKey>,
     /// Publishes processed so far (dedup mark for deliveries).
@@ -168,6 +171,7 @@ impl Engine {
             totals: Totals::default(),
             latency: Histogram::default(),
             frame: FrameClock::start(),
+            taps: tap::Taps::default(),
             matched: Vec::with_capacity(64),
             publish_count: 0,
             scratch: Vec::with_capacity(256),
