@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Dict, Optional
 
 __all__ = ["Config", "ServerConfig", "StorageConfig", "AuthConfig", "LimitsConfig", "BrokerConfig",
-           "LoggingConfig", "MonitoringConfig"]
+           "LoggingConfig", "MonitoringConfig", "AlarmsConfig"]
 
 
 def _set_fields(section: Any) -> Dict[str, Any]:
@@ -74,6 +74,18 @@ class MonitoringConfig:
     stats_retention_hours: Optional[int] = None
     cleanup_interval_sec: Optional[int] = None
     audit_retention_days: Optional[int] = None
+    sample_interval_sec: Optional[int] = None
+    recent_minutes: Optional[int] = None
+
+
+@dataclass
+class AlarmsConfig:
+    window_sec: Optional[int] = None
+    drops: Optional[int] = None
+    connection_limit_hits: Optional[int] = None
+    auth_failures: Optional[int] = None
+    slow_consumer_bytes: Optional[int] = None
+    retention_days: Optional[int] = None
 
 
 @dataclass
@@ -85,6 +97,7 @@ class Config:
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    alarms: AlarmsConfig = field(default_factory=AlarmsConfig)
 
     def to_dict(self) -> Dict[str, Dict[str, Any]]:
         """The sections and keys that were set (what the YAML file will hold)."""

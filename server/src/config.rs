@@ -166,6 +166,12 @@ pub struct MonitoringConfig {
     /// minute too ([`crate::store::failure_audit`]), so what an outsider
     /// can make it hold is capped either way.
     pub audit_retention_days: u64,
+    /// Seconds between two samples of every session and active topic for
+    /// the console's drill-down charts, the slow-consumer list and the
+    /// alarms (`crate::monitor`).
+    pub sample_interval_sec: u64,
+    /// Minutes of samples kept in memory (the drill-down charts' span).
+    pub recent_minutes: u64,
 }
 
 impl Default for MonitoringConfig {
@@ -175,6 +181,42 @@ impl Default for MonitoringConfig {
             stats_retention_hours: 30,
             cleanup_interval_sec: 300,
             audit_retention_days: 90,
+            sample_interval_sec: 5,
+            recent_minutes: 10,
+        }
+    }
+}
+
+/// When the broker raises an alarm (`crate::monitor::alarms`): a figure
+/// summed over the last `window_sec` reached its threshold. 0 switches an
+/// alarm off. An alarm clears once a whole window passed below it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlarmsConfig {
+    pub window_sec: u64,
+    /// Deliveries dropped for slow subscribers: for market data any loss
+    /// is worth a look, hence 1.
+    pub drops: u64,
+    /// AUTHs refused by `limits.max_connections_per_user`.
+    pub connection_limit_hits: u64,
+    /// Failed MQ AUTHs (a guessing client, or a fleet with a revoked token).
+    pub auth_failures: u64,
+    /// Bytes waiting for one protocol-6 subscriber that make it a slow
+    /// consumer (listed, and alarmed on) even before it drops.
+    pub slow_consumer_bytes: u64,
+    /// Days of alarm history kept; 0 keeps it forever.
+    pub retention_days: u64,
+}
+
+impl Default for AlarmsConfig {
+    fn default() -> Self {
+        AlarmsConfig {
+            window_sec: 60,
+            drops: 1,
+            connection_limit_hits: 1,
+            auth_failures: 20,
+            slow_consumer_bytes: 16 * 1024 * 1024,
+            retention_days: 90,
         }
     }
 }
@@ -190,6 +232,7 @@ pub struct Config {
     pub broker: BrokerConfig,
     pub logging: LoggingConfig,
     pub monitoring: MonitoringConfig,
+    pub alarms: AlarmsConfig,
 }
 
 /// Command line of the `pulsemq` binary.
@@ -352,6 +395,19 @@ impl Config {
                 "monitoring.audit_retention_days",
                 "must be at most 36500 (100 years); 0 keeps the log forever",
             );
+        }
+        if !(1..=60).contains(&self.monitoring.sample_interval_sec) {
+            return bad("monitoring.sample_interval_sec", "must be between 1 and 60 seconds");
+        }
+        if !(1..=120).contains(&self.monitoring.recent_minutes) {
+            return bad("monitoring.recent_minutes", "must be between 1 and 120");
+        }
+        let a = &self.alarms;
+        if a.window_sec < self.monitoring.sample_interval_sec || a.window_sec > 3600 {
+            return bad("alarms.window_sec", "must be between monitoring.sample_interval_sec and 3600 seconds");
+        }
+        if a.retention_days > 36_500 {
+            return bad("alarms.retention_days", "must be at most 36500 (100 years); 0 keeps the history forever");
         }
         Ok(())
     }

@@ -17,6 +17,7 @@ pub mod control;
 pub mod engine;
 pub mod error;
 pub mod logging;
+pub mod monitor;
 pub mod perms;
 pub mod rollup;
 pub mod run;

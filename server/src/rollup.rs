@@ -30,8 +30,7 @@ pub struct Baseline {
 }
 
 fn delta(now: u64, before: u64) -> i64 {
-    // A counter that went backwards was reset: everything since is new.
-    (if now >= before { now - before } else { now }) as i64
+    crate::engine::stats::counter_delta(now, before) as i64
 }
 
 /// Rows for the minute starting at `minute_ts`, and the new baseline.

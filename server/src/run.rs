@@ -131,10 +131,12 @@ async fn reload(store: &Store, engine: &EngineHandle) -> Result<()> {
     engine.request(|tx| Control::SetPermissions(snap, Some(tx))).await
 }
 
-/// Deletes statistics older than `monitoring.stats_retention_*` days every
+/// Deletes statistics older than `monitoring.stats_retention_*` days (and
+/// audit rows and alarms past their retention) every
 /// `monitoring.cleanup_interval_sec`.
 fn spawn_stats_cleanup(store: Store, config: &Config) -> JoinHandle<()> {
     let m = config.monitoring.clone();
+    let alarm_days = config.alarms.retention_days;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(m.cleanup_interval_sec));
         loop {
@@ -154,6 +156,12 @@ fn spawn_stats_cleanup(store: Store, config: &Config) -> JoinHandle<()> {
                     Ok(0) => {}
                     Ok(n) => info!("audit clean-up: {n} entries older than {} days deleted", m.audit_retention_days),
                     Err(e) => warn!("audit clean-up failed: {e}"),
+                }
+            }
+            if alarm_days > 0 {
+                let cutoff_ms = (now - (alarm_days * 86_400) as i64) * 1000;
+                if let Err(e) = store::alarms::delete_older_than(&store, cutoff_ms).await {
+                    warn!("alarm history clean-up failed: {e}");
                 }
             }
         }

@@ -12,6 +12,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod monitor;
+pub use monitor::*;
+
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
 
@@ -303,6 +306,18 @@ pub struct Connection {
     pub bytes_out: u64,
     pub drops: u64,
     pub slow: bool,
+    /// Runs of drops since the session began: each is a gap in the
+    /// sequence numbers the subscriber sees.
+    #[serde(default)]
+    pub gaps: u64,
+    /// Protocol 6: bytes waiting for the subscriber (parked in the broker
+    /// plus handed to ZeroMQ and not yet confirmed read). Older protocols
+    /// queue inside ZeroMQ, where the broker cannot count bytes: 0.
+    #[serde(default)]
+    pub pending_bytes: u64,
+    /// Unix ms of the last message from the client or delivered to it.
+    #[serde(default)]
+    pub last_activity_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -420,6 +435,10 @@ pub struct StatTotals {
     /// topic limit (ERROR 13).
     #[serde(default)]
     pub topic_limit_hits: u64,
+    /// AUTHs refused because the user had `limits.max_connections_per_user`
+    /// sessions already (ERROR 7).
+    #[serde(default)]
+    pub connection_limit_hits: u64,
 }
 
 /// The original's `system` block, kept for its scripts (`auth_total`

@@ -32,7 +32,11 @@ pub struct Resp {
 
 impl Env {
     pub async fn start() -> Env {
-        let broker = tokio::task::spawn_blocking(|| BinaryBroker::start(&TestConfig::default())).await.unwrap();
+        Env::start_with(TestConfig::default()).await
+    }
+
+    pub async fn start_with(cfg: TestConfig) -> Env {
+        let broker = tokio::task::spawn_blocking(move || BinaryBroker::start(&cfg)).await.unwrap();
         let store = Store::open(&broker.db_path()).await.expect("open the broker's database");
         let base = broker.admin_url();
         Env { broker, store, base, http: reqwest::Client::new(), bodies: Default::default() }

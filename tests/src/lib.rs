@@ -40,6 +40,8 @@ pub struct TestConfig {
     /// Fixed ports (for restart tests); 0 = ephemeral.
     pub pub_port: u16,
     pub sub_port: u16,
+    /// Whole sections appended to the YAML file (`monitoring:`, `alarms:`).
+    pub extra_yaml: String,
 }
 
 impl Default for TestConfig {
@@ -56,13 +58,14 @@ impl Default for TestConfig {
             max_topics_per_user: 1_000_000,
             pub_port: 0,
             sub_port: 0,
+            extra_yaml: String::new(),
         }
     }
 }
 
 impl TestConfig {
     pub fn yaml(&self, dir: &Path) -> String {
-        format!(
+        let mut yaml = format!(
             "server:\n  host: 127.0.0.1\n  pub_port: {}\n  sub_port: {}\n  admin_port: 0\nstorage:\n  db_path: {}\nauth:\n  ping_interval: {}\n  ping_timeout: {}\nlimits:\n  max_connections_per_user: {}\n  max_subscriptions_per_conn: {}\n  cache_refresh_sec: {}\n  max_topics_per_namespace: {}\n  max_topics_per_user: {}\nbroker:\n  hwm: {}\n  session_buffer_bytes: {}\nlogging:\n  dir: {}\n  level: info\n",
             self.pub_port,
             self.sub_port,
@@ -77,7 +80,9 @@ impl TestConfig {
             self.hwm,
             self.session_buffer_bytes,
             dir.join("logs").display(),
-        )
+        );
+        yaml.push_str(&self.extra_yaml);
+        yaml
     }
 
     fn config(&self, dir: &Path) -> pulsemq::config::Config {

@@ -442,7 +442,7 @@ async fn revoke_stops_a_subscriber_within_a_second() {
     assert!(conn.get("routing_id").is_none());
 
     let r = env.call(Method::DELETE, &format!("{perms}/{sub_id}"), t, None).await;
-    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let revoked_at = Instant::now();
     while sub.try_next().is_some() {}
     // Keep publishing for 1 s: nothing may arrive.

@@ -281,6 +281,12 @@ async fn role_by_route_table() {
         row(M::GET, "/api/stats/history", None, 200, 200),
         row(M::GET, "/api/stats/topics/history?namespace={ns_name}", None, 200, 200),
         row(M::GET, "/api/stats/stream", None, 200, 200),
+        // Read-only monitoring, for every console account; the unknown
+        // session and topic answer 404 once the caller is let in.
+        row(M::GET, "/api/monitor/connections/0000000000000000", None, 404, 404),
+        row(M::GET, "/api/monitor/topic?namespace={ns_name}&topic=none", None, 404, 404),
+        row(M::GET, "/api/monitor/slow-consumers", None, 200, 200),
+        row(M::GET, "/api/alarms", None, 200, 200),
         row(M::GET, "/api/audit-logs", None, 200, 200),
     ];
     // Public by design, the same answer for everyone: the document is

@@ -22,7 +22,7 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
 }
 
 /// Renders a snapshot; separate from the handler so it is testable.
-pub fn render(s: &StatsSnapshot, memory_mb: f64) -> String {
+pub fn render(s: &StatsSnapshot, memory_mb: f64, alarms_active: usize) -> String {
     let t = &s.totals;
     let mut o = String::with_capacity(4096);
     metric(&mut o, "uptime_seconds", "gauge", "Seconds since the broker started.", s.uptime_s);
@@ -44,6 +44,14 @@ pub fn render(s: &StatsSnapshot, memory_mb: f64) -> String {
         "Publishes refused because they would create a topic beyond a topic limit.",
         t.topic_limit_hits,
     );
+    metric(
+        &mut o,
+        "connection_limit_hits_total",
+        "counter",
+        "AUTHs refused because the user had limits.max_connections_per_user sessions.",
+        t.connection_limit_hits,
+    );
+    metric(&mut o, "alarms_active", "gauge", "Alarms up now (GET /api/alarms names them).", alarms_active);
     metric(
         &mut o,
         "store_events_dropped_total",
@@ -81,7 +89,7 @@ pub fn render(s: &StatsSnapshot, memory_mb: f64) -> String {
 #[utoipa::path(get, path = "/metrics", tag = "health", security(()),
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(st): State<AdminState>) -> impl IntoResponse {
-    let body = render(&st.stats.borrow(), super::health::memory_mb());
+    let body = render(&st.stats.borrow(), super::health::memory_mb(), st.monitor.active_count());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
 }
 
@@ -94,7 +102,8 @@ mod tests {
         let mut s = StatsSnapshot::default();
         s.totals.msgs_in = 42;
         s.connections = 3;
-        let text = render(&s, 12.5);
+        let text = render(&s, 12.5, 2);
+        assert!(text.contains("pulsemq_alarms_active 2\n"));
         assert!(text.contains("pulsemq_messages_in_total 42\n"));
         assert!(text.contains("pulsemq_connections 3\n"));
         assert!(text.contains("pulsemq_publish_latency_microseconds{quantile=\"0.99\"} 0\n"));

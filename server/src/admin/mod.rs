@@ -35,6 +35,7 @@ pub mod connections;
 pub mod error;
 pub mod health;
 pub mod metrics;
+pub mod monitor;
 pub mod namespaces;
 pub mod openapi;
 pub mod permissions;
@@ -58,6 +59,8 @@ pub struct Inner {
     pub engine: EngineHandle,
     pub stats: watch::Receiver<StatsSnapshot>,
     pub rates: rates::TopicRates,
+    /// Drill-down samples, slow consumers, alarms.
+    pub monitor: crate::monitor::Monitor,
     pub auth: auth::AuthKeys,
     pub throttle: throttle::LoginThrottle,
     /// Flips to `true` at shutdown so SSE streams end and the server can drain.
@@ -86,11 +89,13 @@ impl AdminState {
             None => store::settings::get_or_create_jwt_secret(&store).await?,
         };
         let rates = rates::TopicRates::spawn(stats.clone());
+        let monitor = crate::monitor::spawn(store.clone(), engine.clone(), stats.clone(), config);
         Ok(AdminState(Arc::new(Inner {
             store,
             engine,
             stats,
             rates,
+            monitor,
             auth: auth::AuthKeys::new(secret.as_bytes(), config.auth.jwt_expiry),
             throttle: Default::default(),
             shutdown,
@@ -137,6 +142,10 @@ pub fn router(state: AdminState) -> Router {
         .route("/stats/history", get(stats::history))
         .route("/stats/topics/history", get(stats::topic_history))
         .route("/stats/stream", get(sse::stream))
+        .route("/monitor/connections/{session}", get(monitor::connection))
+        .route("/monitor/topic", get(monitor::topic))
+        .route("/monitor/slow-consumers", get(monitor::slow_consumers))
+        .route("/alarms", get(monitor::list))
         .route("/audit-logs", get(audit::list))
         .route("/openapi.json", get(openapi::document));
     Router::new()

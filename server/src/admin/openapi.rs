@@ -8,7 +8,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    audit, auth, browse, connections, health, metrics, namespaces, permissions, publish, sse, stats, topics, users,
+    audit, auth, browse, connections, health, metrics, monitor, namespaces, permissions, publish, sse, stats, topics,
+    users,
 };
 
 const DESCRIPTION: &str = "Admin API of the PulseMQ broker.\n\n\
@@ -50,6 +51,7 @@ impl Modify for Security {
         topics::list, topics::get_one, topics::delete, publish::publish, browse::stream,
         connections::list, connections::disconnect_user,
         stats::system, stats::topics, stats::history, stats::topic_history, sse::stream,
+        monitor::connection, monitor::topic, monitor::slow_consumers, monitor::list,
         audit::list,
     ),
     components(schemas(
@@ -59,10 +61,12 @@ impl Modify for Security {
         dto::CreateUser, dto::CreatedUser, dto::UpdateUser, dto::TokenBody, dto::Topic, dto::Connection,
         dto::DisconnectUser, dto::Disconnected, dto::TestPublish, dto::Published, dto::BrowsedMessage, dto::Preview, dto::StatTotals, dto::LegacySystemBlock, dto::SystemStats,
         dto::TopicStats, dto::SystemMinute, dto::TopicMinute, dto::AuditEntry,
+        dto::ConnectionSample, dto::ConnectionDetail, dto::TopicSample, dto::TopicSubscriber, dto::TopicDetail,
+        dto::SlowConsumer, dto::Alarm, dto::AlarmThresholds, dto::AlarmsView,
     )),
     tags(
         (name = "auth"), (name = "health"), (name = "namespaces"), (name = "permissions"), (name = "users"),
-        (name = "topics"), (name = "connections"), (name = "stats"), (name = "audit"),
+        (name = "topics"), (name = "connections"), (name = "stats"), (name = "monitor"), (name = "audit"),
     )
 )]
 pub struct ApiDoc;

@@ -11,7 +11,7 @@ use super::auth::AdminUser;
 use super::error::{ApiError, ApiQuery, ApiResult};
 use super::AdminState;
 use crate::control::ConnectionInfo;
-use crate::engine::stats::StatsSnapshot;
+use crate::engine::stats::{StatsSnapshot, TopicFigures};
 use crate::store::{stats, timestamp};
 
 /// The snapshot as the API shows it (also each SSE event).
@@ -64,6 +64,23 @@ pub fn parsed_subscriptions(conns: &[ConnectionInfo]) -> Vec<(i64, Vec<(String, 
         .collect()
 }
 
+/// One topic's live figures (its rates from [`super::rates`]).
+pub fn topic_stats(st: &AdminState, t: &TopicFigures, subs: &[(i64, Vec<(String, Pattern)>)]) -> TopicStats {
+    let (msg_rate, byte_rate) = st.rates.get(&t.namespace, &t.topic);
+    TopicStats {
+        namespace: t.namespace.to_string(),
+        topic: t.topic.to_string(),
+        msg_rate,
+        byte_rate,
+        msgs: t.msgs,
+        bytes: t.bytes,
+        drops: t.drops,
+        subscribers: subscribers(subs, &t.namespace, &t.topic),
+        seq: t.seq,
+        last_publish_ms: t.last_publish_ms,
+    }
+}
+
 #[utoipa::path(get, path = "/api/stats/system", tag = "stats",
     responses((status = 200, body = SystemStats), (status = 401, body = ErrorBody)))]
 pub async fn system(State(st): State<AdminState>, _u: AdminUser) -> Json<SystemStats> {
@@ -91,21 +108,7 @@ pub async fn topics(
         .topics
         .iter()
         .filter(|t| q.namespace.as_deref().is_none_or(|n| n == &*t.namespace))
-        .map(|t| {
-            let (msg_rate, byte_rate) = st.rates.get(&t.namespace, &t.topic);
-            TopicStats {
-                namespace: t.namespace.to_string(),
-                topic: t.topic.to_string(),
-                msg_rate,
-                byte_rate,
-                msgs: t.msgs,
-                bytes: t.bytes,
-                drops: t.drops,
-                subscribers: subscribers(&subs, &t.namespace, &t.topic),
-                seq: t.seq,
-                last_publish_ms: t.last_publish_ms,
-            }
-        })
+        .map(|t| topic_stats(&st, t, &subs))
         .collect();
     out.sort_by(|a, b| (&a.namespace, &a.topic).cmp(&(&b.namespace, &b.topic)));
     Ok(Json(out))
@@ -181,6 +184,9 @@ mod tests {
             bytes_out: 0,
             drops: 0,
             slow: false,
+            gaps: 0,
+            pending_bytes: 0,
+            last_activity_ms: 0,
         };
         let conns = [conn(&["md:*.kline.1m", "md:a.>"]), conn(&["md:b.trade"]), conn(&["other:a.kline.1m"])];
         let subs = parsed_subscriptions(&conns);

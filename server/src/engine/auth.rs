@@ -92,6 +92,7 @@ impl Engine {
         }
         let max = self.cfg.max_connections_per_user;
         if self.sessions.count_for_user(user.id) >= max {
+            self.totals.connection_limit_hits += 1;
             self.reply_error(
                 req,
                 ErrorCode::ConnectionLimit,

@@ -183,12 +183,10 @@ impl Engine {
                 sent == Sent::Ok
             };
             if accepted {
-                s.msgs_out += 1;
-                s.bytes_out += len;
+                s.book_delivery(len, out.broker_time_us);
                 reached += 1;
             } else {
-                s.drops += 1;
-                s.last_drop = Some(*now.get_or_insert_with(Instant::now));
+                s.book_drops(1, *now.get_or_insert_with(Instant::now));
                 dropped += 1;
             }
         }

@@ -41,6 +41,13 @@ pub struct Session {
     pub bytes_out: u64,
     pub drops: u64,
     pub last_drop: Option<Instant>,
+    /// Runs of drops (see [`Session::book_drops`]).
+    pub gaps: u64,
+    /// The last delivery attempt was dropped: the next drop continues the
+    /// same gap, the next accepted delivery ends it.
+    pub dropping: bool,
+    /// Broker time (µs since the epoch) of the last delivery to the session.
+    pub last_out_us: u64,
     /// Number of the last publish delivered to this session, so a session
     /// with several matching patterns still gets one copy.
     pub delivered_mark: u64,
@@ -68,7 +75,37 @@ impl Session {
         self.last_drop.is_some_and(|t| now.duration_since(t) < SLOW_WINDOW)
     }
 
+    /// Books `n` messages lost for this session. A run of drops is one gap
+    /// in the sequence numbers the subscriber sees, however long it is.
+    pub fn book_drops(&mut self, n: u64, now: Instant) {
+        if n == 0 {
+            return;
+        }
+        self.drops += n;
+        self.last_drop = Some(now);
+        if !self.dropping {
+            self.gaps += 1;
+            self.dropping = true;
+        }
+    }
+
+    /// Books one accepted delivery (ends a run of drops).
+    pub fn book_delivery(&mut self, len: u64, broker_time_us: u64) {
+        self.msgs_out += 1;
+        self.bytes_out += len;
+        self.dropping = false;
+        self.last_out_us = broker_time_us;
+    }
+
+    /// Bytes waiting for the subscriber: protocol 6 only (see
+    /// [`ConnectionInfo::pending_bytes`]).
+    pub fn pending_bytes(&self) -> u64 {
+        self.out.queued_bytes() as u64 + self.drain.unconfirmed()
+    }
+
     pub fn info(&self, now: Instant) -> ConnectionInfo {
+        let now_us = super::stats::now_us();
+        let seen_us = now_us.saturating_sub(now.saturating_duration_since(self.last_seen).as_micros() as u64);
         let mut subscriptions: Vec<String> = self.subs.keys().map(|(ns, p)| format!("{ns}:{p}")).collect();
         subscriptions.sort();
         ConnectionInfo {
@@ -86,6 +123,9 @@ impl Session {
             bytes_out: self.bytes_out,
             drops: self.drops,
             slow: self.is_slow(now),
+            gaps: self.gaps,
+            pending_bytes: self.pending_bytes(),
+            last_activity_ms: (seen_us.max(self.last_out_us) / 1000) as i64,
         }
     }
 }
@@ -151,6 +191,9 @@ impl SessionTable {
                 bytes_out: 0,
                 drops: 0,
                 last_drop: None,
+                gaps: 0,
+                dropping: false,
+                last_out_us: 0,
                 delivered_mark: 0,
                 out: Default::default(),
                 drain: Default::default(),

@@ -112,6 +112,17 @@ impl FrameClock {
     }
 }
 
+/// How much a cumulative counter grew between two readings. A counter
+/// that went backwards was reset (a restart, a topic forgotten and seen
+/// again): everything it holds is new.
+pub fn counter_delta(now: u64, before: u64) -> u64 {
+    if now >= before {
+        now - before
+    } else {
+        now
+    }
+}
+
 /// µs since the Unix epoch.
 pub fn now_us() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)

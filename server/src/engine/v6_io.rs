@@ -166,8 +166,7 @@ impl Engine {
             self.backlogged.push(key);
         }
         if f.lost > 0 {
-            s.drops += f.lost;
-            s.last_drop = Some(Instant::now());
+            s.book_drops(f.lost, Instant::now());
             self.totals.drops += f.lost;
         }
     }

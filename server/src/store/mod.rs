@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+pub mod alarms;
 pub mod audit;
 pub mod failure_audit;
 pub mod namespaces;
