@@ -73,7 +73,10 @@ fn App() -> impl IntoView {
                 <Route path=path!("/namespaces/:id") view=|| view! { <Shell><pages::namespaces::NamespaceDetail/></Shell> }/>
                 <Route path=path!("/users") view=|| view! { <Shell><pages::users::Users/></Shell> }/>
                 <Route path=path!("/connections") view=|| view! { <Shell><pages::connections::Connections/></Shell> }/>
+                <Route path=path!("/connections/:session") view=|| view! { <Shell><pages::connection_detail::ConnectionDetail/></Shell> }/>
                 <Route path=path!("/topics") view=|| view! { <Shell><pages::topics::Topics/></Shell> }/>
+                <Route path=path!("/topic") view=|| view! { <Shell><pages::topic_detail::TopicDetail/></Shell> }/>
+                <Route path=path!("/alarms") view=|| view! { <Shell><pages::alarms::Alarms/></Shell> }/>
                 <Route path=path!("/browse") view=|| view! { <Shell><pages::browse::Browse/></Shell> }/>
                 <Route path=path!("/audit") view=|| view! { <Shell><pages::audit::Audit/></Shell> }/>
                 <Route path=path!("/password") view=|| view! { <Shell><pages::password::ChangePassword/></Shell> }/>
@@ -125,6 +128,7 @@ fn Frame(user: SessionUser, children: Children) -> impl IntoView {
                     <A href="/browse">{move || t("nav.browse")}</A>
                     <A href="/users">{move || t("nav.users")}</A>
                     <A href="/connections">{move || t("nav.connections")}</A>
+                    <A href="/alarms">{move || t("nav.alarms")}<pages::alarms::AlarmBadge/></A>
                     <A href="/audit">{move || t("nav.audit")}</A>
                     <A href="/password">{move || t("nav.password")}</A>
                 </nav>

@@ -44,7 +44,10 @@ async function startBroker() {
   writeFileSync(config, [
     'server:', '  host: 127.0.0.1', '  pub_port: 0', '  sub_port: 0', '  admin_port: 0',
     'storage:', `  db_path: ${join(dir, 'pulsemq.db')}`,
-    'logging:', `  dir: ${join(dir, 'logs')}`, '  level: info', '',
+    'logging:', `  dir: ${join(dir, 'logs')}`, '  level: info',
+    // Drill-down samples every second and short alarm windows, so the
+    // charts fill and an alarm clears within a test.
+    'monitoring:', '  sample_interval_sec: 1', 'alarms:', '  window_sec: 4', '  auth_failures: 3', '',
   ].join('\n'));
   const child = spawn(BIN, ['--config', config], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -243,7 +246,7 @@ test('the dashboard message rate rises while a publisher runs', async () => {
 test('topics page shows rate, subscribers and last publish', async () => {
   await nav('Topics');
   await page.waitForSelector('#topics');
-  await page.waitForSelector(`#topics td:text("${TOPIC}")`);
+  await page.waitForSelector(`#topics td:has-text("${TOPIC}")`);
   await shot('07-topics');
 });
 
@@ -263,7 +266,7 @@ test('publish a test message from the topics page, refused and accepted, audited
   await page.click('#publish-form button[type=submit]');
   await page.waitForSelector('.toast.ok:has-text("Published")');
   assert.match(await page.textContent('.toast.ok'), /ui_market:ticks\.console seq 1 \(16 B\)/);
-  await page.waitForSelector('#topics td:text("ticks.console")', { timeout: 10000 });
+  await page.waitForSelector('#topics td:has-text("ticks.console")', { timeout: 10000 });
   await shot('07-topics-publish');
   await page.click('#lang-toggle');
   await page.waitForSelector('section.panel h2:text("发布测试消息")');
@@ -323,6 +326,72 @@ test('the message browser shows messages live, decoded, with pause, resume and s
   await page.click('#lang-toggle');
   await page.waitForSelector('.nav a:text("Dashboard")');
   await page.click('#browse-stop');
+});
+
+/** Switches to Chinese, waits for `zhSelector`, shoots `name`-zh, switches back. */
+async function shotBoth(name, zhSelector) {
+  await shot(name);
+  await page.click('#lang-toggle');
+  await page.waitForSelector(zhSelector);
+  await shot(`${name}-zh`);
+  await page.click('#lang-toggle');
+  await page.waitForSelector('.nav a:text("Dashboard")');
+}
+
+/** Waits until the chart `id` draws at least `n` points. */
+async function chartPoints(id, n) {
+  await page.waitForFunction(([id, n]) => {
+    const d = document.querySelector(`#${id} path:nth-of-type(2)`)?.getAttribute('d') ?? '';
+    return d.split('L').length >= n;
+  }, [id, n], { timeout: 20000 });
+}
+
+test('topic drill-down: rate chart and its subscribers', async () => {
+  await traffic('pub', broker.creds.username, broker.creds.token, TOPIC, 20);
+  await nav('Topics');
+  await page.click(`#topics a:text("${TOPIC}")`);
+  await page.waitForURL(/\/topic\?namespace=ui_market&topic=ticks\.sz000651/);
+  await page.waitForSelector('#topic-detail');
+  await chartPoints('chart-topic-rate', 4);
+  await page.waitForSelector(`#topic-subscribers tr:has-text("${USER}")`);
+  assert.match(await page.textContent('#topic-subscribers'), /ticks\.>/, 'the matching pattern is shown');
+  assert.ok(parseFloat(await page.textContent('#card-rate .value')) > 0, 'a live rate');
+  await shotBoth('14-topic-detail', 'h2:text("订阅者")');
+});
+
+test('connection drill-down: the subscriber\'s rates, backlog and subscriptions', async () => {
+  await page.click(`#topic-subscribers a:has-text("${USER}")`);
+  await page.waitForURL(/\/connections\/[0-9a-f]+$/);
+  await page.waitForSelector('#conn-detail');
+  assert.equal((await page.textContent('#conn-state')).trim(), 'Connected');
+  await chartPoints('chart-conn-msgs', 4);
+  assert.match(await page.textContent('#conn-subscriptions'), /ui_market:ticks\.>/);
+  for (const id of ['card-out', 'card-pending', 'card-drops', 'card-gaps', 'card-activity']) {
+    assert.notEqual((await page.textContent(`#${id} .value`)).trim(), '', id);
+  }
+  await shotBoth('15-connection-detail', '#card-pending .label:text("待投递字节")');
+  // From the connections list too.
+  await nav('Connections');
+  await page.click(`#connections tr[data-user="${USER}"] a`);
+  await page.waitForSelector('#conn-detail');
+});
+
+test('alarms: an auth-failure burst is raised, badged, listed and cleared into the history', async () => {
+  await nav('Alarms');
+  await page.waitForSelector('#alarms-none');
+  await page.waitForSelector('#alarm-thresholds td:text("alarms.auth_failures")');
+  assert.match(await page.textContent('#alarm-thresholds'), /4 s/);
+  await traffic('badauth', 'nobody', '-', '-', 3);
+  await page.waitForSelector('#alarms-active .alarm[data-kind="auth_failures"]', { timeout: 15000 });
+  assert.match(await page.textContent('#alarms-active'), /3 failed MQ AUTHs/);
+  await page.waitForSelector('#alarm-count', { timeout: 10000 });
+  await page.waitForSelector('#alarm-history tr[data-kind="auth_failures"] .badge:text("Active")');
+  await shotBoth('16-alarms-active', 'h2:text("当前告警")');
+  // A whole window (4 s) without failures: cleared, kept in the history.
+  await page.waitForSelector('#alarms-none', { timeout: 20000 });
+  await page.waitForSelector('#alarm-history tr[data-kind="auth_failures"]:not(:has(.badge))');
+  await page.waitForSelector('#alarm-count', { state: 'detached', timeout: 10000 }); // no badge once cleared
+  await shotBoth('16-alarms-history', 'h2:text("历史")');
 });
 
 test('kick the subscriber from the connections page', async () => {

@@ -1,11 +1,28 @@
 //! Live MQ sessions: kick a user's sessions; slow consumers highlighted.
 
 use leptos::prelude::*;
+use leptos_router::components::A;
 use pulsemq_shared::dto::{Connection, DisconnectUser, Disconnected};
 
 use crate::api;
 use crate::i18n::t;
 use crate::ui::{self, Load};
+
+/// Asks, then ends every session of the connection's user (they may
+/// reconnect while the user is active); `then` runs once the broker answered.
+pub fn confirm_kick(c: &Connection, then: impl Fn() + Copy + Send + Sync + 'static) {
+    let user_id = c.user_id;
+    ui::confirm(format!("{} {}", t("conn.kick_title"), c.username), t("conn.kick_body"), "conn.kick", move || {
+        let body = DisconnectUser { user_id };
+        leptos::task::spawn_local(async move {
+            match api::post::<_, Disconnected>("/api/connections/disconnect-user", &body).await {
+                Ok(d) => ui::toast(true, format!("{}: {}", t("conn.kicked"), d.sessions)),
+                Err(e) => ui::toast(false, e.to_string()),
+            }
+            then();
+        });
+    })
+}
 
 #[component]
 pub fn Connections() -> impl IntoView {
@@ -22,18 +39,7 @@ pub fn Connections() -> impl IntoView {
     reload();
     ui::every(3, reload);
 
-    let kick = move |c: Connection| {
-        ui::confirm(format!("{} {}", t("conn.kick_title"), c.username), t("conn.kick_body"), "conn.kick", move || {
-            let body = DisconnectUser { user_id: c.user_id };
-            leptos::task::spawn_local(async move {
-                match api::post::<_, Disconnected>("/api/connections/disconnect-user", &body).await {
-                    Ok(d) => ui::toast(true, format!("{}: {}", t("conn.kicked"), d.sessions)),
-                    Err(e) => ui::toast(false, e.to_string()),
-                }
-                reload();
-            });
-        })
-    };
+    let kick = move |c: Connection| confirm_kick(&c, reload);
 
     view! {
         <div class="panel-head">
@@ -48,7 +54,7 @@ pub fn Connections() -> impl IntoView {
                 let slow = items.iter().filter(|c| c.slow).count();
                 view! {
                     <Show when=move || { slow > 0 }>
-                        <div class="notice bad" style="margin-bottom:.75rem">{slow}" "{move || t("conn.slow_note")}</div>
+                        <div class="notice bad" style="margin-bottom:.75rem">{slow}" "{move || t("conn.slow_note")}" "<A href="/alarms">{move || t("conn.slow_link")}</A></div>
                     </Show>
                     <div class="table-wrap"><table id="connections">
                         <thead><tr>
@@ -61,9 +67,10 @@ pub fn Connections() -> impl IntoView {
                             {items.into_iter().map(|c| {
                                 let c2 = c.clone();
                                 let subs = c.subscriptions.join(", ");
+                                let name = c.username.clone();
                                 view! {
                                     <tr class:slow=c.slow data-user=c.username.clone()>
-                                        <td><strong>{c.username.clone()}</strong><div class="muted mono">{c.session.clone()}</div></td>
+                                        <td><A href=format!("/connections/{}", c.session)><strong>{name}</strong></A><div class="muted mono">{c.session.clone()}</div></td>
                                         <td class="mono">{c.peer_address.clone()}</td>
                                         <td>{ui::ago_ms(c.connected_since * 1000)}</td>
                                         <td class="wrap mono">{if subs.is_empty() { "—".to_string() } else { subs }}</td>

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use leptos::prelude::*;
+use leptos_router::components::A;
 use pulsemq_shared::dto::{Topic, TopicStats};
 
 use super::publish::PublishForm;
@@ -88,7 +89,7 @@ pub fn Topics() -> impl IntoView {
                                         let s = r.stats.clone().unwrap_or_default();
                                         view! {
                                             <tr>
-                                                <td>{r.namespace}</td><td class="mono">{r.name}</td>
+                                                <td>{r.namespace.clone()}</td><td class="mono"><A href=super::topic_detail::href(&r.namespace, &r.name)>{r.name.clone()}</A></td>
                                                 <td class="num">{ui::num(s.msg_rate)}</td>
                                                 <td class="num">{s.subscribers}</td>
                                                 <td class="num">{ui::num(s.msgs as f64)}</td>
