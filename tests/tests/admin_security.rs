@@ -187,6 +187,8 @@ fn fill(template: &str, f: &Fixture, n: usize) -> String {
         .replace("{console}", &f.console.map(|c| c.to_string()).unwrap_or_default())
         .replace("{topic}", &f.topic.to_string())
         .replace("{n}", &n.to_string())
+        // A well-formed session id that nobody holds.
+        .replace("{session}", "00000000000000000000000000000000")
 }
 
 fn fill_json(v: &Value, f: &Fixture, n: usize) -> Value {
@@ -283,7 +285,7 @@ async fn role_by_route_table() {
         row(M::GET, "/api/stats/stream", None, 200, 200),
         // Read-only monitoring, for every console account; the unknown
         // session and topic answer 404 once the caller is let in.
-        row(M::GET, "/api/monitor/connections/0000000000000000", None, 404, 404),
+        row(M::GET, "/api/monitor/connections/{session}", None, 404, 404),
         row(M::GET, "/api/monitor/topic?namespace={ns_name}&topic=none", None, 404, 404),
         row(M::GET, "/api/monitor/slow-consumers", None, 200, 200),
         row(M::GET, "/api/alarms", None, 200, 200),
