@@ -128,7 +128,7 @@ impl Recent {
         self.sessions.retain(|_, s| s.online || at_ms - s.seen_ms <= span);
 
         let mut next = HashMap::with_capacity(snap.topics.len());
-        for f in snap.topics.iter() {
+        for f in snap.topics.values() {
             let key = (f.namespace.clone(), f.topic.clone());
             // Unknown at the previous sample: the topic was born since.
             let (pm, pb, pd) =
@@ -255,7 +255,7 @@ mod tests {
         let mut s = StatsSnapshot::default();
         s.totals.drops = drops;
         s.totals.auth_fail = auth_fail;
-        s.topics = Arc::new(vec![TopicFigures {
+        s.topics = crate::engine::stats::topic_table([TopicFigures {
             namespace: "md".into(),
             topic: "a.b".into(),
             msgs,
