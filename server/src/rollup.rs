@@ -45,7 +45,7 @@ pub fn minute_rows(
     let parsed = crate::admin::stats::parsed_subscriptions(conns);
     let mut next = Baseline { totals: *t, ..Default::default() };
     let mut topics = Vec::new();
-    for f in snap.topics.values() {
+    for f in snap.topics.iter() {
         let key = (f.namespace.clone(), f.topic.clone());
         let (pm, pb, pd) = base.topics.get(&key).copied().unwrap_or_default();
         let row = TopicMinute {
@@ -128,13 +128,14 @@ pub fn spawn(store: Store, engine: EngineHandle, stats_rx: watch::Receiver<Stats
 mod tests {
     use super::*;
     use crate::engine::stats::TopicFigures;
+    use std::sync::Arc;
 
     fn snap(msgs: u64) -> StatsSnapshot {
         let mut s = StatsSnapshot::default();
         s.totals.msgs_in = msgs;
         s.totals.auth_ok = 2;
         s.connections = 1;
-        s.topics = crate::engine::stats::topic_table([TopicFigures {
+        s.topics = Arc::new(vec![TopicFigures {
             namespace: "md".into(),
             topic: "a.b".into(),
             msgs,

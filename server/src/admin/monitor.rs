@@ -2,8 +2,6 @@
 //! connection and topic pages, the slow-consumer list and the alarm
 //! history (see [`crate::monitor`]). Read-only, for every admin account.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::Json;
 use pulsemq_shared::dto::{AlarmsView, ConnectionDetail, ErrorBody, SlowConsumer, TopicDetail, TopicSubscriber};
@@ -57,7 +55,7 @@ pub async fn topic(
     ApiQuery(q): ApiQuery<TopicQuery>,
 ) -> ApiResult<Json<TopicDetail>> {
     let snap = st.stats.borrow().topics.clone();
-    let Some(figures) = snap.get(&(Arc::from(q.namespace.as_str()), Arc::from(q.topic.as_str()))) else {
+    let Some(figures) = snap.iter().find(|t| *t.namespace == *q.namespace && *t.topic == *q.topic) else {
         return Err(ApiError::not_found(
             "topic",
             pulsemq_shared::names::shown(&format!("{}/{}", q.namespace, q.topic)),

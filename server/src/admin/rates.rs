@@ -28,7 +28,7 @@ impl TopicRates {
                 let dt = ((snap.at_ms - prev_at) as f64 / 1000.0).max(1e-3);
                 let mut now = HashMap::with_capacity(snap.topics.len());
                 let mut cur = HashMap::with_capacity(snap.topics.len());
-                for t in snap.topics.values() {
+                for t in snap.topics.iter() {
                     let key = (t.namespace.clone(), t.topic.clone());
                     let (pm, pb) = prev.get(&key).copied().unwrap_or((t.msgs, t.bytes));
                     // A topic forgotten and seen again restarts from zero.

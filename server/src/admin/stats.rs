@@ -106,7 +106,7 @@ pub async fn topics(
     let subs = parsed_subscriptions(&conns);
     let mut out: Vec<TopicStats> = snap
         .topics
-        .values()
+        .iter()
         .filter(|t| q.namespace.as_deref().is_none_or(|n| n == &*t.namespace))
         .map(|t| topic_stats(&st, t, &subs))
         .collect();

@@ -126,8 +126,6 @@ pub(crate) struct Engine {
     sessions: SessionTable,
     index: SubscriptionIndex,
     topics: TopicRegistry,
-    /// Every topic's figures as last published (see [`stats::TopicTable`]).
-    topic_table: stats::TopicTable,
     throttle: AuthThrottle,
     totals: Totals,
     latency: Histogram,
@@ -169,7 +167,6 @@ impl Engine {
             sessions: SessionTable::default(),
             index: SubscriptionIndex::default(),
             topics,
-            topic_table: Default::default(),
             throttle: AuthThrottle::default(),
             totals: Totals::default(),
             latency: Histogram::default(),
@@ -530,7 +527,20 @@ impl Engine {
     fn publish_stats(&mut self, elapsed: f64, prev: &Totals) {
         let t = self.totals;
         let rate = |now: u64, before: u64| (now - before) as f64 / elapsed.max(1e-3);
-        self.topics.update_table(&mut self.topic_table);
+        let mut topics = Vec::with_capacity(self.topics.len());
+        for (ns, map) in &self.topics.namespaces {
+            for (name, st) in map {
+                topics.push(stats::TopicFigures {
+                    namespace: ns.clone(),
+                    topic: name.clone(),
+                    msgs: st.msgs,
+                    bytes: st.bytes,
+                    drops: st.drops,
+                    seq: st.seq,
+                    last_publish_ms: st.last_publish_ms,
+                });
+            }
+        }
         let snap = StatsSnapshot {
             at_ms: pulsemq_shared::header::now_ms(),
             uptime_s: self.started.elapsed().as_secs(),
@@ -547,7 +557,7 @@ impl Engine {
             latency_p90_us: self.latency.quantile(0.90),
             latency_p99_us: self.latency.quantile(0.99),
             latency_p999_us: self.latency.quantile(0.999),
-            topics: self.topic_table.clone(),
+            topics: Arc::new(topics),
         };
         self.latency.clear();
         self.stats_tx.send_replace(snap);

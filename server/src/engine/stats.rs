@@ -149,18 +149,8 @@ pub struct TopicFigures {
     pub last_publish_ms: i64,
 }
 
-/// Every known topic's figures: a persistent map, so the engine updates
-/// only the topics that changed since the last snapshot and every reader's
-/// clone shares the rest (O(1), whatever the topic count).
-pub type TopicTable = imbl::HashMap<TopicKey, TopicFigures>;
-
-/// A table of these figures, each under its own names.
-pub fn topic_table(figures: impl IntoIterator<Item = TopicFigures>) -> TopicTable {
-    figures.into_iter().map(|f| ((f.namespace.clone(), f.topic.clone()), f)).collect()
-}
-
 /// What the engine publishes every second.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StatsSnapshot {
     /// Unix ms when taken.
     pub at_ms: i64,
@@ -182,7 +172,7 @@ pub struct StatsSnapshot {
     pub latency_p99_us: u64,
     pub latency_p999_us: u64,
     /// Shared, so that a reader's clone of the snapshot copies no topic.
-    pub topics: TopicTable,
+    pub topics: Arc<Vec<TopicFigures>>,
 }
 
 #[cfg(test)]

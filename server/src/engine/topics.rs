@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use super::stats::{TopicFigures, TopicKey, TopicTable};
 use super::FastMap;
 
 /// Payloads up to this size are kept as the topic's last value (replayed to
@@ -36,24 +35,6 @@ pub struct TopicState {
     pub persisted: bool,
     /// Who created it (counted against `limits.max_topics_per_user`).
     pub creator: String,
-    /// Its names, shared with the statistics table.
-    key: TopicKey,
-    /// Listed in [`TopicRegistry::changed`] since the last snapshot.
-    changed: bool,
-}
-
-impl TopicState {
-    fn figures(&self) -> TopicFigures {
-        TopicFigures {
-            namespace: self.key.0.clone(),
-            topic: self.key.1.clone(),
-            msgs: self.msgs,
-            bytes: self.bytes,
-            drops: self.drops,
-            seq: self.seq,
-            last_publish_ms: self.last_publish_ms,
-        }
-    }
 }
 
 /// How many topics a new one may join.
@@ -77,19 +58,6 @@ pub struct TopicRegistry {
     count: usize,
     /// Topics per creator, for the per-user limit.
     by_creator: FastMap<String, usize>,
-    /// Topics whose figures changed, and topics forgotten, since the last
-    /// [`TopicRegistry::update_table`]: the statistics snapshot costs the
-    /// engine thread the topics that moved, not every topic (issue 21 §5).
-    changed: Vec<TopicKey>,
-    forgotten: Vec<TopicKey>,
-}
-
-/// Marks a topic changed once per snapshot interval.
-fn mark(changed: &mut Vec<TopicKey>, st: &mut TopicState) {
-    if !st.changed {
-        st.changed = true;
-        changed.push(st.key.clone());
-    }
 }
 
 impl TopicRegistry {
@@ -97,15 +65,12 @@ impl TopicRegistry {
     /// They count against the limits, but are never refused.
     pub fn load(&mut self, known: impl IntoIterator<Item = (String, String, String)>) {
         for (ns, topic, creator) in known {
-            let key: TopicKey = (Arc::from(ns), Arc::from(topic));
-            let entry = self.namespaces.entry(key.0.clone()).or_default().entry(key.1.clone()).or_default();
+            let entry = self.namespaces.entry(Arc::from(ns)).or_default().entry(Arc::from(topic)).or_default();
             if !entry.persisted {
                 entry.persisted = true;
                 self.count += 1;
                 *self.by_creator.entry(creator.clone()).or_default() += 1;
                 entry.creator = creator;
-                entry.key = key;
-                mark(&mut self.changed, entry);
             }
         }
     }
@@ -140,38 +105,12 @@ impl TopicRegistry {
                 )));
             }
             // Only now may a namespace entry appear: a refused publish leaves nothing behind.
-            let key: TopicKey = (Arc::from(namespace), Arc::from(topic));
-            let state = TopicState { creator: creator.to_owned(), key: key.clone(), ..TopicState::default() };
-            self.namespaces.entry(key.0).or_default().insert(key.1, state);
+            let state = TopicState { creator: creator.to_owned(), ..TopicState::default() };
+            self.namespaces.entry(Arc::from(namespace)).or_default().insert(Arc::from(topic), state);
             self.count += 1;
             *self.by_creator.entry(creator.to_owned()).or_default() += 1;
         }
-        // The caller publishes on it: its figures change.
-        let st = self.namespaces.get_mut(namespace).and_then(|t| t.get_mut(topic)).expect("present or inserted above");
-        mark(&mut self.changed, st);
-        Ok(st)
-    }
-
-    /// Counts deliveries of a topic dropped for slow subscribers.
-    pub fn add_drops(&mut self, namespace: &str, topic: &str, n: u64) {
-        if let Some(st) = self.namespaces.get_mut(namespace).and_then(|t| t.get_mut(topic)) {
-            st.drops += n;
-            mark(&mut self.changed, st);
-        }
-    }
-
-    /// Brings `table` up to date with what changed since the last call.
-    pub fn update_table(&mut self, table: &mut TopicTable) {
-        // Forgotten first: a topic forgotten and used again since is in both lists.
-        for key in self.forgotten.drain(..) {
-            table.remove(&key);
-        }
-        for key in self.changed.drain(..) {
-            if let Some(st) = self.namespaces.get_mut(&*key.0).and_then(|t| t.get_mut(&*key.1)) {
-                st.changed = false;
-                table.insert(key, st.figures());
-            }
-        }
+        Ok(self.get_mut(namespace, topic).expect("present or inserted above"))
     }
 
     /// An existing topic's state.
@@ -204,16 +143,14 @@ impl TopicRegistry {
         if let Some(st) = removed {
             self.count -= 1;
             self.uncount(&st.creator);
-            self.forgotten.push(st.key);
         }
     }
 
     pub fn forget_namespace(&mut self, namespace: &str) {
         if let Some(t) = self.namespaces.remove(namespace) {
             self.count -= t.len();
-            for st in t.into_values() {
+            for st in t.values() {
                 self.uncount(&st.creator);
-                self.forgotten.push(st.key);
             }
         }
     }
@@ -271,40 +208,5 @@ mod tests {
         let tight = TopicLimits { per_namespace: 10, per_user: 1 };
         assert!(r.get_or_create_t("new_ns", "t", "feed", tight).is_err());
         assert!(!r.namespaces.contains_key("new_ns"));
-    }
-
-    #[test]
-    fn the_table_gets_only_what_changed_and_loses_what_was_forgotten() {
-        let mut r = TopicRegistry::default();
-        r.load([("md".into(), "old".into(), "feed".into())]);
-        let mut table = TopicTable::default();
-        r.update_table(&mut table);
-        assert_eq!(table.len(), 1, "known topics are listed before any publish");
-        let unlimited = TopicLimits { per_namespace: 100, per_user: 0 };
-        for _ in 0..3 {
-            r.get_or_create("md", "a", "feed", || unlimited).unwrap().msgs += 1;
-        }
-        assert_eq!(r.changed.len(), 1, "listed once per interval, however many publishes");
-        r.update_table(&mut table);
-        let key = |t: &str| (Arc::from("md"), Arc::from(t));
-        assert_eq!(table[&key("a")].msgs, 3);
-        let before = table.clone();
-        r.update_table(&mut table);
-        assert_eq!(table, before, "nothing moved, nothing to do");
-        r.add_drops("md", "old", 5);
-        r.forget("md", "a");
-        r.update_table(&mut table);
-        assert_eq!((table.len(), table[&key("old")].drops), (1, 5));
-        assert_eq!(before[&key("a")].msgs, 3, "a reader's clone keeps what it was handed");
-        // Forgotten and published again within one interval: listed anew.
-        r.get_or_create("md", "a", "feed", || unlimited).unwrap().msgs += 1;
-        r.forget("md", "a");
-        r.get_or_create("md", "a", "feed", || unlimited).unwrap().msgs += 1;
-        r.forget_namespace("fx");
-        r.update_table(&mut table);
-        assert_eq!(table[&key("a")].msgs, 1);
-        r.forget_namespace("md");
-        r.update_table(&mut table);
-        assert!(table.is_empty());
     }
 }

@@ -128,7 +128,7 @@ impl Recent {
         self.sessions.retain(|_, s| s.online || at_ms - s.seen_ms <= span);
 
         let mut next = HashMap::with_capacity(snap.topics.len());
-        for f in snap.topics.values() {
+        for f in snap.topics.iter() {
             let key = (f.namespace.clone(), f.topic.clone());
             // Unknown at the previous sample: the topic was born since.
             let (pm, pb, pd) =
@@ -255,7 +255,7 @@ mod tests {
         let mut s = StatsSnapshot::default();
         s.totals.drops = drops;
         s.totals.auth_fail = auth_fail;
-        s.topics = crate::engine::stats::topic_table([TopicFigures {
+        s.topics = Arc::new(vec![TopicFigures {
             namespace: "md".into(),
             topic: "a.b".into(),
             msgs,
