@@ -28,6 +28,10 @@ use crate::store::{self, Store};
 /// it; beyond this many pending events they are counted as dropped.
 const EVENT_QUEUE: usize = 65_536;
 
+/// Per-second statistics updates the mirror may lag behind by; beyond,
+/// the engine sends every topic once instead of waiting.
+const STATS_QUEUE: usize = 8;
+
 /// A running broker.
 pub struct Broker {
     pub config: Config,
@@ -76,7 +80,11 @@ pub async fn start(config: Config) -> Result<Broker> {
     let handle = EngineHandle::new(&sockets.ctx, ctl_tx)?;
     let (ev_tx, ev_rx) = tokio::sync::mpsc::channel::<StoreEvent>(EVENT_QUEUE);
     let writer = store::writer::spawn_writer(store.clone(), ev_rx);
-    let (stats_tx, stats_rx) = watch::channel(StatsSnapshot::default());
+    // The engine sends per-second updates with only the topics that
+    // changed; the mirror turns them into whole snapshots for the readers.
+    let (stats_tx, updates) = tokio::sync::mpsc::channel(STATS_QUEUE);
+    let (snapshots, stats_rx) = watch::channel(StatsSnapshot::default());
+    let mirror = crate::engine::stats::spawn_mirror(updates, snapshots);
     let engine_thread = engine::spawn(EngineParts {
         sockets,
         config: EngineConfig::from_config(&config),
@@ -88,6 +96,7 @@ pub async fn start(config: Config) -> Result<Broker> {
     })?;
 
     let jobs = vec![
+        mirror,
         spawn_permission_refresh(store.clone(), handle.clone(), Duration::from_secs(config.limits.cache_refresh_sec)),
         spawn_stats_cleanup(store.clone(), &config),
         crate::rollup::spawn(store.clone(), handle.clone(), stats_rx.clone()),

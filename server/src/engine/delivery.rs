@@ -196,9 +196,7 @@ impl Engine {
         self.totals.bytes_out += reached as u64 * len;
         if dropped > 0 {
             self.totals.drops += dropped;
-            if let Some(t) = self.topics.namespaces.get_mut(out.namespace).and_then(|m| m.get_mut(out.topic)) {
-                t.drops += dropped;
-            }
+            self.topics.add_drops(out.namespace, out.topic, dropped);
         }
         reached
     }

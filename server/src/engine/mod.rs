@@ -3,7 +3,7 @@
 //!
 //! Nothing here is shared or locked, nothing awaits, nothing touches the
 //! database: the async side talks to the engine only through
-//! [`crate::control`] and receives a [`stats::StatsSnapshot`] every second.
+//! [`crate::control`] and receives a [`stats::StatsUpdate`] every second.
 //!
 //! Files: `sockets.rs` binds and tunes the ROUTERs, `wire.rs` moves frames,
 //! one file per command family (`auth.rs`, `publish.rs`, `subscribe.rs`,
@@ -98,7 +98,8 @@ pub struct EngineParts {
     pub known_topics: Vec<(String, String, String)>,
     pub control: mpsc::Receiver<Control>,
     pub events: tokio::sync::mpsc::Sender<StoreEvent>,
-    pub stats: tokio::sync::watch::Sender<StatsSnapshot>,
+    /// One update a second; see [`stats::TopicMirror`].
+    pub stats: tokio::sync::mpsc::Sender<stats::StatsUpdate>,
 }
 
 /// Starts the engine thread.
@@ -122,7 +123,9 @@ pub(crate) struct Engine {
     perms: Arc<PermSnapshot>,
     control: mpsc::Receiver<Control>,
     events: tokio::sync::mpsc::Sender<StoreEvent>,
-    stats_tx: tokio::sync::watch::Sender<StatsSnapshot>,
+    stats_tx: tokio::sync::mpsc::Sender<stats::StatsUpdate>,
+    /// An update was lost (the mirror lagged): the next carries every topic.
+    stats_resync: bool,
     sessions: SessionTable,
     index: SubscriptionIndex,
     topics: TopicRegistry,
@@ -164,6 +167,7 @@ impl Engine {
             control: p.control,
             events: p.events,
             stats_tx: p.stats,
+            stats_resync: false,
             sessions: SessionTable::default(),
             index: SubscriptionIndex::default(),
             topics,
@@ -527,20 +531,7 @@ impl Engine {
     fn publish_stats(&mut self, elapsed: f64, prev: &Totals) {
         let t = self.totals;
         let rate = |now: u64, before: u64| (now - before) as f64 / elapsed.max(1e-3);
-        let mut topics = Vec::with_capacity(self.topics.len());
-        for (ns, map) in &self.topics.namespaces {
-            for (name, st) in map {
-                topics.push(stats::TopicFigures {
-                    namespace: ns.clone(),
-                    topic: name.clone(),
-                    msgs: st.msgs,
-                    bytes: st.bytes,
-                    drops: st.drops,
-                    seq: st.seq,
-                    last_publish_ms: st.last_publish_ms,
-                });
-            }
-        }
+        let topics = self.topics.take_delta(std::mem::take(&mut self.stats_resync));
         let snap = StatsSnapshot {
             at_ms: pulsemq_shared::header::now_ms(),
             uptime_s: self.started.elapsed().as_secs(),
@@ -557,9 +548,15 @@ impl Engine {
             latency_p90_us: self.latency.quantile(0.90),
             latency_p99_us: self.latency.quantile(0.99),
             latency_p999_us: self.latency.quantile(0.999),
-            topics: Arc::new(topics),
+            topics: Default::default(),
         };
         self.latency.clear();
-        self.stats_tx.send_replace(snap);
+        // Never waits: a full queue means the mirror lags, and the next
+        // update then carries every topic instead of the changes.
+        if let Err(tokio::sync::mpsc::error::TrySendError::Full(_)) =
+            self.stats_tx.try_send(stats::StatsUpdate { snapshot: snap, topics })
+        {
+            self.stats_resync = true;
+        }
     }
 }

@@ -175,6 +175,55 @@ pub struct StatsSnapshot {
     pub topics: Arc<Vec<TopicFigures>>,
 }
 
+/// What the engine sends every second: the snapshot (its `topics` left
+/// empty) and what changed among the topics since the previous one.
+#[derive(Debug)]
+pub struct StatsUpdate {
+    pub snapshot: StatsSnapshot,
+    pub topics: super::topics::TopicDelta,
+}
+
+/// Keeps every topic's figures on the async side, from the engine's deltas,
+/// and fills in the snapshot's `topics` for its readers. The engine thread
+/// pays for the topics that moved; this side pays for the whole list, off
+/// the hot path (issue 21 §5).
+#[derive(Debug, Default)]
+pub struct TopicMirror {
+    table: std::collections::HashMap<TopicKey, TopicFigures>,
+}
+
+impl TopicMirror {
+    /// Applies one update and returns the complete snapshot.
+    pub fn apply(&mut self, update: StatsUpdate) -> StatsSnapshot {
+        let StatsUpdate { mut snapshot, topics } = update;
+        if topics.full {
+            self.table.clear();
+        }
+        // Forgotten first: a topic forgotten and used again is in both lists.
+        for key in &topics.forgotten {
+            self.table.remove(key);
+        }
+        for f in topics.changed {
+            self.table.insert((f.namespace.clone(), f.topic.clone()), f);
+        }
+        snapshot.topics = Arc::new(self.table.values().cloned().collect());
+        snapshot
+    }
+}
+
+/// Runs the mirror until the engine stops: deltas in, snapshots out.
+pub fn spawn_mirror(
+    mut updates: tokio::sync::mpsc::Receiver<StatsUpdate>,
+    out: tokio::sync::watch::Sender<StatsSnapshot>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut mirror = TopicMirror::default();
+        while let Some(u) = updates.recv().await {
+            out.send_replace(mirror.apply(u));
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,5 +268,36 @@ mod tests {
         assert!(h.quantile(0.5) < 1_000, "{}", h.quantile(0.5));
         assert!(h.quantile(0.9) >= 4_000, "{}", h.quantile(0.9));
         assert!(clock.broker_time_us > 1_700_000_000_000_000, "µs since the epoch");
+    }
+
+    #[test]
+    fn the_mirror_merges_deltas_and_starts_afresh_on_a_full_one() {
+        use super::super::topics::TopicDelta;
+        let fig = |t: &str, msgs: u64| TopicFigures {
+            namespace: "md".into(),
+            topic: t.into(),
+            msgs,
+            bytes: 0,
+            drops: 0,
+            seq: msgs,
+            last_publish_ms: 0,
+        };
+        let update = |full, changed, forgotten: Vec<&str>| StatsUpdate {
+            snapshot: StatsSnapshot { connections: 3, ..Default::default() },
+            topics: TopicDelta {
+                full,
+                changed,
+                forgotten: forgotten.into_iter().map(|t| ("md".into(), t.into())).collect(),
+            },
+        };
+        let mut m = TopicMirror::default();
+        let s = m.apply(update(false, vec![fig("a", 1), fig("b", 1)], vec![]));
+        assert_eq!((s.topics.len(), s.connections), (2, 3));
+        let s = m.apply(update(false, vec![fig("a", 5)], vec!["b"]));
+        assert_eq!(s.topics.iter().map(|t| (&*t.topic, t.msgs)).collect::<Vec<_>>(), [("a", 5)]);
+        let s = m.apply(update(false, vec![fig("b", 1)], vec!["b"]));
+        assert_eq!(s.topics.len(), 2, "forgotten, then seen again");
+        let s = m.apply(update(true, vec![fig("c", 9)], vec![]));
+        assert_eq!(s.topics.iter().map(|t| &*t.topic).collect::<Vec<_>>(), ["c"], "a full delta replaces");
     }
 }
