@@ -28,7 +28,8 @@ impl Engine {
             Control::ForgetNamespace { namespace } => self.topics.forget_namespace(&namespace),
             Control::Connections(reply) => {
                 let now = Instant::now();
-                let mut list: Vec<_> = self.sessions.iter().map(|s| s.info(now)).collect();
+                let now_us = super::stats::now_us();
+                let mut list: Vec<_> = self.sessions.iter().map(|s| s.info(now, now_us)).collect();
                 list.sort_by(|a, b| a.connected_since.cmp(&b.connected_since).then(a.session.cmp(&b.session)));
                 let _ = reply.send(list);
             }

@@ -103,8 +103,9 @@ impl Session {
         self.out.queued_bytes() as u64 + self.drain.unconfirmed()
     }
 
-    pub fn info(&self, now: Instant) -> ConnectionInfo {
-        let now_us = super::stats::now_us();
+    /// The session as the admin API lists it; `now` and `now_us` are one
+    /// reading of the clocks for the whole list.
+    pub fn info(&self, now: Instant, now_us: u64) -> ConnectionInfo {
         let seen_us = now_us.saturating_sub(now.saturating_duration_since(self.last_seen).as_micros() as u64);
         let mut subscriptions: Vec<String> = self.subs.keys().map(|(ns, p)| format!("{ns}:{p}")).collect();
         subscriptions.sort();
